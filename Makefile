@@ -1,0 +1,23 @@
+# Thin wrapper: the real work is in CMakePresets.json and scripts/.
+.PHONY: all deps build test demo format format-check clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+
+test: deps
+	@scripts/check.sh
+
+format:
+	@scripts/format.sh
+
+format-check:
+	@scripts/format.sh --check
+
+clean:
+	rm -rf build
