@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: MIT
+#include "clients.hpp"
+
+#include "log.hpp"
+#include "status_file.hpp"
+#include "supervisor.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace baton::starter {
+
+namespace {
+
+using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+constexpr milliseconds poll_step{20};
+
+void pause_briefly()
+{
+    ::poll(nullptr, 0, static_cast<int>(poll_step.count()));
+}
+
+// Opens the pid file, checks that a start_server holds its lock, reads the pid.
+struct held_pid_file {
+    int fd = -1;
+    pid_t pid = 0;
+    std::string err;
+
+    explicit held_pid_file(const std::string& path)
+    {
+        fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            err = "failed to open file:" + path + ":" + std::strerror(errno);
+            return;
+        }
+        char buf[32] = {};
+        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+        if (pid <= 0) {
+            err = "no pid in file:" + path;
+            return;
+        }
+        // An unlocked pid file is stale: that pid may belong to someone else by now.
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            ::flock(fd, LOCK_UN);
+            err = "no start_server holds " + path + " (stale pid " + std::to_string(pid) +
+                  "), nothing signalled";
+        }
+    }
+
+    ~held_pid_file()
+    {
+        if (fd >= 0)
+            ::close(fd);
+    }
+
+    held_pid_file(const held_pid_file&) = delete;
+    held_pid_file& operator=(const held_pid_file&) = delete;
+
+    bool is_released() const { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; }
+};
+
+std::string read_file(const std::string& path, bool& ok)
+{
+    std::ifstream in(path);
+    ok = static_cast<bool>(in);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+} // namespace
+
+int run_stop(const options& opts)
+{
+    held_pid_file pf(*opts.pid_file);
+    if (!pf.err.empty()) {
+        log_line::write(pf.err);
+        return exit_client;
+    }
+    log_line::write(log_line::stop_server_stopping(::getpid(), pf.pid));
+    if (::kill(pf.pid, SIGTERM) != 0) {
+        log_line::write(std::string("failed to send SIGTERM to the server process:") +
+                        std::strerror(errno));
+        return exit_client;
+    }
+    const milliseconds limit = opts.shutdown_timeout ? *opts.shutdown_timeout + milliseconds(30'000)
+                                                     : milliseconds(120'000);
+    const auto deadline = steady::now() + limit;
+    while (steady::now() < deadline) {
+        if (pf.is_released())
+            return exit_ok;
+        pause_briefly();
+    }
+    log_line::write("start_server (pid:" + std::to_string(pf.pid) + ") still running " +
+                    std::to_string(limit.count()) + " ms after SIGTERM");
+    return exit_client;
+}
+
+milliseconds restart_timeout(const options& opts)
+{
+    const milliseconds interval(std::max(1L, opts.interval) * 1000);
+    const milliseconds work = 3 * interval + opts.ready_timeout.value_or(milliseconds(0)) +
+                              opts.shutdown_timeout.value_or(milliseconds(0)) +
+                              milliseconds(opts.kill_old_delay.value_or(0) * 1000);
+    return std::max(milliseconds(30'000), work + milliseconds(10'000));
+}
+
+int run_restart(const options& opts)
+{
+    held_pid_file pf(*opts.pid_file);
+    if (!pf.err.empty()) {
+        log_line::write(pf.err);
+        return exit_client;
+    }
+    bool ok = false;
+    const auto before = parse_status_generations(read_file(*opts.status_file, ok));
+    if (!ok) {
+        log_line::write("failed to open file:" + *opts.status_file + ":" + std::strerror(errno));
+        return exit_client;
+    }
+    if (before.empty()) {
+        log_line::write("no active process found in the status file");
+        return exit_client;
+    }
+    const unsigned long newest = before.back();
+    if (::kill(pf.pid, SIGHUP) != 0) {
+        log_line::write(std::string("failed to send SIGHUP to the server process:") +
+                        std::strerror(errno));
+        return exit_client;
+    }
+    const milliseconds limit = restart_timeout(opts);
+    const auto deadline = steady::now() + limit;
+    std::vector<unsigned long> gens;
+    while (steady::now() < deadline) {
+        gens = parse_status_generations(read_file(*opts.status_file, ok));
+        if (!gens.empty() && gens.front() > newest)
+            return exit_ok; // a newer generation runs and every older one is gone
+        if (pf.is_released()) {
+            log_line::write("start_server (pid:" + std::to_string(pf.pid) +
+                            ") exited before the restart completed");
+            return exit_client;
+        }
+        pause_briefly();
+    }
+    std::string shown;
+    for (auto g : gens)
+        shown += (shown.empty() ? "" : ",") + std::to_string(g);
+    log_line::write("restart did not complete in " + std::to_string(limit.count()) +
+                    " ms: status file shows generations " + (shown.empty() ? "none" : shown) +
+                    ", waiting for one newer than " + std::to_string(newest) +
+                    " and no older (the new worker failed to start, or an old one is still "
+                    "draining)");
+    return exit_client;
+}
+
+} // namespace baton::starter

@@ -1,0 +1,26 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// The client modes: `--restart` and `--stop` talk to a running start_server through its
+// pid file (whose lock says whether it is alive: pid-reuse safe) and status file.
+
+#include "options.hpp"
+
+#include <chrono>
+
+namespace baton::starter {
+
+/** `--stop`: TERM to the start_server holding the pid file's lock, then wait until it
+    releases the lock (it has exited). Bounded: `--shutdown-timeout` + 30 s, else 120 s. */
+int run_stop(const options& opts);
+
+/** `--restart`: HUP, then wait until a generation newer than the newest before the HUP is
+    running and every older one has exited. Never hangs on a failed attempt (Server::Starter
+    waits for exactly max+1): bounded by `restart_timeout(opts)`; non-zero with the reason
+    (start_server gone, or what the status file still shows at the deadline). */
+int run_restart(const options& opts);
+
+/// How long `--restart` waits.
+std::chrono::milliseconds restart_timeout(const options& opts);
+
+} // namespace baton::starter

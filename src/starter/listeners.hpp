@@ -1,0 +1,41 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// The listening sockets: created once, before any worker, and inherited by every generation
+// (so no queued connection is lost across a restart). `--port` values in order, then
+// `--path` values, as Server::Starter does; or the sockets systemd passed (LISTEN_FDS).
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace baton::starter {
+
+/// One socket handed on to workers.
+struct listener_socket {
+    int fd = -1;
+    std::string key;                        ///< its SERVER_STARTER_PORT key
+    std::optional<std::string> socket_path; ///< a unix socket file this process created
+};
+
+/** Bind every `ports` then `paths` entry (SO_REUSEADDR, IPV6_V6ONLY for IPv6, `backlog`),
+    move `=FD` sockets to their descriptor, and clear FD_CLOEXEC on them. Writes Server::Starter's
+    `socket is duplicated...` / `removing existing socket file:...` lines. On failure closes
+    what it made, removes socket files it created, and returns false with `err` set to one
+    line (Server::Starter's wording where it has one). A regular file at a `--path` is an
+    error, never deleted. */
+bool bind_listeners(const std::vector<std::string>& ports, const std::vector<std::string>& paths,
+                    int backlog, std::vector<listener_socket>& out, std::string& err);
+
+/** The sockets systemd passed, when LISTEN_PID is this process: fds 3..3+LISTEN_FDS-1, keyed
+    by their bound address. nullopt when there are none for us; an error in `err` when the
+    variables are malformed or a descriptor is not a socket. */
+std::optional<std::vector<listener_socket>> systemd_listeners(std::string& err);
+
+/// The SERVER_STARTER_PORT value for `sockets`, through baton::listener's formatter.
+std::string port_env_value(const std::vector<listener_socket>& sockets, std::string& err);
+
+/// Close every socket and remove the socket files this process created (only sockets).
+void close_listeners(std::vector<listener_socket>& sockets) noexcept;
+
+} // namespace baton::starter

@@ -1,0 +1,153 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// The supervisor's state machine, without processes, clocks or descriptors: events come in
+// as method calls carrying the time, effects go out through `effects`. The supervisor loop
+// (supervisor.cpp) feeds it real events; the unit tests feed it scripted ones.
+//
+//   state \ event | hup            | stop signal | candidate exit | candidate ready | tick
+//   (deadline)
+//   --------------+----------------+-------------+----------------+-----------------+-----------------
+//   restarting    | coalesce (or   | stopping    | failed start:  | running (notify)| interval:
+//   running
+//                 | retry at once) |             | pace, retry    |                 | timeout:
+//                 KILL, retry
+//   running       | restarting     | stopping    | -              | -               | auto-restart
+//   stopping      | ignored        | ignored     | reaped; empty → stopped | stopped       | - | -
+//   | -              | -               | -
+
+#include "options.hpp"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace baton::starter {
+
+using clock = std::chrono::steady_clock;
+
+/// The supervisor's states (DESIGN.md §2).
+enum class state {
+    restarting, ///< a new generation is being started (the first one included)
+    running,    ///< the current generation is up; old ones may still be draining
+    stopping,   ///< the stop signal went to every worker; waiting for them to exit
+    stopped,    ///< every worker is gone: the supervisor exits
+};
+
+std::string_view to_string(state s) noexcept;
+
+/// What the machine needs to know; the runtime part may change on every event (envdir).
+struct machine_settings {
+    readiness ready_mode = readiness::interval;
+    std::chrono::milliseconds interval{1000};
+    std::optional<std::chrono::milliseconds> ready_timeout;
+    std::optional<std::chrono::milliseconds> shutdown_timeout;
+    int signal_on_hup = 15;
+    std::string signal_on_hup_name = "TERM";
+    long kill_old_delay = 0;          ///< seconds (KILL_OLD_DELAY, default 5 with auto-restart)
+    bool is_auto_restart = false;     ///< ENABLE_AUTO_RESTART
+    long auto_restart_interval = 360; ///< seconds
+};
+
+/// The machine's hands. Implementations must not call back into the machine.
+class effects {
+public:
+    virtual ~effects() = default;
+    /// Fork and exec generation `generation`; the child's pid, or -1 when fork failed.
+    virtual pid_t spawn(unsigned long generation) = 0;
+    virtual void send_signal(pid_t pid, int sig) = 0;
+    virtual void log(std::string_view line) = 0;
+    /// The live workers changed: `GEN:PID` pairs, ordered by generation.
+    virtual void status_changed(const std::vector<std::pair<unsigned long, pid_t>>& workers) = 0;
+    /// A state for systemd (`READY=1`, `RELOADING=1`, `STOPPING=1`).
+    virtual void tell_systemd(std::string_view state) = 0;
+};
+
+/// The supervisor's state machine. One thread; every call takes the current time.
+class machine {
+public:
+    machine(machine_settings settings, effects& fx);
+
+    /// Replace the settings that the envdir may change at run time.
+    void update_settings(const machine_settings& settings) { settings_ = settings; }
+
+    void start(clock::time_point now);  ///< spawn the first generation
+    void on_hup(clock::time_point now); ///< SIGHUP
+    /// A stop request: `received` is the signal's name, `sig`/`sig_name` what workers get.
+    void on_stop(std::string_view received, int sig, std::string_view sig_name,
+                 clock::time_point now);
+    void on_child_exit(pid_t pid, int raw_status, clock::time_point now);
+    void on_ready(pid_t pid, clock::time_point now); ///< READY=1 from `pid`
+    void on_tick(clock::time_point now);             ///< a deadline may have passed
+
+    /// The earliest time `on_tick` has something to do; nullopt: nothing scheduled.
+    std::optional<clock::time_point> next_deadline() const;
+
+    state current_state() const noexcept { return state_; }
+
+    unsigned long last_generation() const noexcept { return generation_; }
+
+    std::optional<pid_t> current_pid() const;
+    std::optional<unsigned long> current_generation() const;
+    std::optional<pid_t> candidate_pid() const;
+    std::vector<pid_t> old_pids() const;
+
+    bool is_hup_pending() const noexcept { return is_hup_pending_; }
+
+    unsigned consecutive_failures() const noexcept { return failures_; }
+
+    /// Is `pid` one of the workers (current, candidate, old)? Used to attribute READY=1.
+    bool is_worker(pid_t pid) const;
+
+private:
+    struct worker {
+        pid_t pid = -1;
+        unsigned long generation = 0;
+        clock::time_point spawned;
+    };
+
+    struct retired {
+        unsigned long generation = 0;
+        std::optional<clock::time_point> signal_at;    ///< kill-old-delay pending
+        std::optional<clock::time_point> signalled_at; ///< signal sent at
+        bool is_killed = false;                        ///< SIGKILL sent
+    };
+
+    enum class restart_kind { initial, respawn, hup };
+
+    void transition(state to);
+    void begin_restart(restart_kind kind, clock::time_point now);
+    void spawn_candidate(clock::time_point now);
+    void succeed(clock::time_point now);
+    void fail(clock::time_point now);
+    void signal_due_old_workers(clock::time_point now, bool is_announced);
+    void escalate(clock::time_point now);
+    void publish_status();
+    void finish_if_empty();
+    std::chrono::milliseconds pace() const;
+
+    machine_settings settings_;
+    effects& fx_;
+    state state_ = state::restarting;
+    restart_kind kind_ = restart_kind::initial;
+    unsigned long generation_ = 0;
+    std::optional<worker> current_;
+    std::optional<worker> candidate_;
+    std::map<pid_t, retired> old_;
+    std::set<pid_t> doomed_; ///< failed candidates sent SIGKILL, not reaped yet
+    clock::time_point next_spawn_at_{};
+    clock::time_point last_spawn_at_{};
+    clock::time_point last_restart_{};
+    unsigned failures_ = 0;
+    bool is_hup_pending_ = false;
+    bool is_started_ = false;
+};
+
+} // namespace baton::starter

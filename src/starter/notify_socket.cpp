@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+#include "notify_socket.hpp"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace baton::starter {
+
+namespace {
+
+bool to_sockaddr(const std::string& address, sockaddr_un& sun, socklen_t& len)
+{
+    sun = {};
+    sun.sun_family = AF_UNIX;
+    if (address.size() < 2 || address.size() >= sizeof sun.sun_path ||
+        (address[0] != '/' && address[0] != '@'))
+        return false;
+    std::memcpy(sun.sun_path, address.data(), address.size());
+    if (address[0] == '@')
+        sun.sun_path[0] = '\0';
+    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +
+                                 (address[0] == '@' ? 0 : 1));
+    return true;
+}
+
+bool has_line(std::string_view text, std::string_view line)
+{
+    while (!text.empty()) {
+        const auto nl = text.find('\n');
+        if (text.substr(0, nl) == line)
+            return true;
+        if (nl == std::string_view::npos)
+            break;
+        text.remove_prefix(nl + 1);
+    }
+    return false;
+}
+
+pid_t main_pid_of(std::string_view text)
+{
+    constexpr std::string_view key = "MAINPID=";
+    for (std::size_t pos = 0; pos < text.size();) {
+        const auto nl = text.find('\n', pos);
+        const auto line = text.substr(pos, nl == std::string_view::npos ? nl : nl - pos);
+        if (line.starts_with(key))
+            return static_cast<pid_t>(std::atol(std::string(line.substr(key.size())).c_str()));
+        if (nl == std::string_view::npos)
+            break;
+        pos = nl + 1;
+    }
+    return 0;
+}
+
+} // namespace
+
+notify_socket::~notify_socket()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+}
+
+bool notify_socket::open(std::string& err)
+{
+    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd_ < 0) {
+        err = std::string("failed to create the notify socket: ") + std::strerror(errno);
+        return false;
+    }
+    const int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        address_ =
+            "@baton-start_server/" + std::to_string(::getpid()) + "/" + std::to_string(attempt);
+        sockaddr_un sun{};
+        socklen_t len = 0;
+        to_sockaddr(address_, sun, len);
+        if (::bind(fd_, reinterpret_cast<const sockaddr*>(&sun), len) == 0)
+            return true;
+        if (errno != EADDRINUSE)
+            break;
+    }
+    err = "failed to bind the notify socket " + address_ + ": " + std::strerror(errno);
+    return false;
+}
+
+std::vector<ready_message> notify_socket::drain()
+{
+    std::vector<ready_message> out;
+    for (int i = 0; i < 256; ++i) {
+        char buf[4096];
+        iovec iov{buf, sizeof buf};
+        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        const ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        pid_t sender = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
+                ucred cred{};
+                std::memcpy(&cred, CMSG_DATA(c), sizeof cred);
+                sender = cred.pid;
+            }
+        }
+        const std::string_view text(buf, static_cast<std::size_t>(n));
+        if (has_line(text, "READY=1"))
+            out.push_back({sender, main_pid_of(text)});
+    }
+    return out;
+}
+
+bool tell_systemd(const std::string& address, std::string_view state)
+{
+    sockaddr_un sun{};
+    socklen_t len = 0;
+    if (!to_sockaddr(address, sun, len))
+        return false;
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    const ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                               reinterpret_cast<const sockaddr*>(&sun), len);
+    ::close(fd);
+    return n == static_cast<ssize_t>(state.size());
+}
+
+pid_t parent_of(pid_t pid)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string text;
+    if (!std::getline(in, text))
+        return 0;
+    // "pid (comm) S ppid ...": comm may hold spaces and parentheses; the last ')' ends it.
+    const auto close = text.rfind(')');
+    if (close == std::string::npos)
+        return 0;
+    std::istringstream rest(text.substr(close + 1));
+    std::string st;
+    long ppid = 0;
+    rest >> st >> ppid;
+    return static_cast<pid_t>(ppid);
+}
+
+} // namespace baton::starter

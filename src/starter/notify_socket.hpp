@@ -1,0 +1,53 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// The sd_notify side of start_server. `notify_socket` is the unix datagram socket workers
+// get as NOTIFY_SOCKET under --readiness=notify (SO_PASSCRED: each datagram carries the
+// sender's pid, so READY=1 is attributed to the right worker). `tell_systemd` reports
+// start_server's own state to the service manager that started it.
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace baton::starter {
+
+/// One READY=1 datagram: the sender's pid and MAINPID= if the message named one.
+struct ready_message {
+    pid_t sender = 0;
+    pid_t main_pid = 0;
+};
+
+class notify_socket {
+public:
+    notify_socket() = default;
+    notify_socket(const notify_socket&) = delete;
+    notify_socket& operator=(const notify_socket&) = delete;
+    ~notify_socket();
+
+    /// Bind an abstract-namespace socket (nothing to clean up on disk). False + `err` on failure.
+    bool open(std::string& err);
+
+    int fd() const noexcept { return fd_; }
+
+    /// The NOTIFY_SOCKET value for workers (`@baton-start_server/PID/N`).
+    const std::string& address() const noexcept { return address_; }
+
+    /// Read every pending datagram; the ones that say READY=1.
+    std::vector<ready_message> drain();
+
+private:
+    int fd_ = -1;
+    std::string address_;
+};
+
+/** Send `state` to the sd_notify socket at `address` (a path, or `@abstract`). Best effort:
+    returns false when the address is unusable or the send failed. */
+bool tell_systemd(const std::string& address, std::string_view state);
+
+/// The parent of `pid` from /proc (0 when unknown).
+pid_t parent_of(pid_t pid);
+
+} // namespace baton::starter

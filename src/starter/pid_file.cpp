@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+#include "pid_file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace baton::starter {
+
+pid_file::pid_file(pid_file&& other) noexcept
+    : path_(std::move(other.path_))
+    , fd_(std::exchange(other.fd_, -1))
+{}
+
+pid_file& pid_file::operator=(pid_file&& other) noexcept
+{
+    if (this != &other) {
+        release();
+        path_ = std::move(other.path_);
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+}
+
+pid_file::~pid_file()
+{
+    release();
+}
+
+bool pid_file::acquire(const std::string& path, std::string& err)
+{
+    struct stat st {};
+
+    const bool existed = ::stat(path.c_str(), &st) == 0;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        err = "failed to open file:" + path + ": " + std::strerror(errno);
+        return false;
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        const int e = errno;
+        char buf[32] = {};
+        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        std::string other = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
+        if (const auto nl = other.find('\n'); nl != std::string::npos)
+            other.resize(nl);
+        ::close(fd);
+        err = e == EWOULDBLOCK ? "pid file " + path + " is locked by another start_server" +
+                                     (other.empty() ? "" : " (pid " + other + ")")
+                               : "flock failed(" + path + "): " + std::strerror(e);
+        return false;
+    }
+    path_ = path;
+    fd_ = fd;
+    if (!rewrite(err)) {
+        if (!existed)
+            ::unlink(path.c_str());
+        ::close(std::exchange(fd_, -1));
+        return false;
+    }
+    return true;
+}
+
+bool pid_file::rewrite(std::string& err)
+{
+    const std::string text = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 ||
+        ::pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+        err = "failed to write file:" + path_ + ": " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
+
+void pid_file::release() noexcept
+{
+    if (fd_ < 0)
+        return;
+    ::unlink(path_.c_str()); // before the lock goes: a waiting --stop then sees no file
+    ::close(std::exchange(fd_, -1));
+}
+
+} // namespace baton::starter

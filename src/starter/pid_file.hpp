@@ -1,0 +1,39 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// The pid file: `PID\n`, flock(LOCK_EX)ed for the starter's whole life on a close-on-exec
+// descriptor, unlinked before the lock is released (so `--stop`, which waits on the lock,
+// is pid-reuse safe, and a second instance is refused instead of clobbering it).
+
+#include <string>
+
+namespace baton::starter {
+
+class pid_file {
+public:
+    pid_file() = default;
+    pid_file(const pid_file&) = delete;
+    pid_file& operator=(const pid_file&) = delete;
+    pid_file(pid_file&& other) noexcept;
+    pid_file& operator=(pid_file&& other) noexcept;
+    ~pid_file();
+
+    /** Create or open `path`, lock it without blocking and write this process's pid.
+        On failure returns false with `err` naming the file and the reason; a file this call
+        created is removed again. */
+    bool acquire(const std::string& path, std::string& err);
+
+    /// Rewrite the pid (after --daemonize forked).
+    bool rewrite(std::string& err);
+
+    /// Unlink the file, then close (and so unlock) it. Idempotent.
+    void release() noexcept;
+
+    bool is_held() const noexcept { return fd_ >= 0; }
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+} // namespace baton::starter
