@@ -1,0 +1,327 @@
+// SPDX-License-Identifier: MIT
+#include "machine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+
+namespace {
+
+using namespace baton::starter;
+using namespace std::chrono_literals;
+
+// Records what the machine does; spawns are numbered pids from 100.
+class recording_effects final : public effects {
+public:
+    pid_t spawn(unsigned long generation) override
+    {
+        generations.push_back(generation);
+        if (is_fork_failing)
+            return -1;
+        return next_pid++;
+    }
+
+    void send_signal(pid_t pid, int sig) override { signals.emplace_back(pid, sig); }
+
+    void log(std::string_view line) override { lines.emplace_back(line); }
+
+    void status_changed(const std::vector<std::pair<unsigned long, pid_t>>& w) override
+    {
+        status = w;
+    }
+
+    void tell_systemd(std::string_view s) override { systemd.emplace_back(s); }
+
+    bool logged(std::string_view needle) const
+    {
+        return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
+            return l.find(needle) != std::string::npos;
+        });
+    }
+
+    bool signalled(pid_t pid, int sig) const
+    {
+        return std::find(signals.begin(), signals.end(), std::make_pair(pid, sig)) != signals.end();
+    }
+
+    pid_t next_pid = 100;
+    bool is_fork_failing = false;
+    std::vector<unsigned long> generations;
+    std::vector<std::pair<pid_t, int>> signals;
+    std::vector<std::string> lines;
+    std::vector<std::pair<unsigned long, pid_t>> status;
+    std::vector<std::string> systemd;
+};
+
+struct Supervisor : ::testing::Test {
+    machine_settings settings;
+    recording_effects fx;
+    clock::time_point t0 = clock::time_point{} + 1000s;
+
+    machine make() { return machine(settings, fx); }
+
+    // Start and let the first generation (pid 100) come up.
+    void bring_up(machine& m)
+    {
+        m.start(t0);
+        m.on_tick(t0 + settings.interval);
+        ASSERT_EQ(m.current_state(), state::running);
+    }
+};
+
+TEST_F(Supervisor, FirstGenerationCountsAsStartedAfterTheInterval)
+{
+    auto m = make();
+    m.start(t0);
+    EXPECT_EQ(m.current_state(), state::restarting);
+    EXPECT_EQ(fx.lines.back(), "starting new worker 100");
+    m.on_tick(t0 + 999ms);
+    EXPECT_EQ(m.current_state(), state::restarting);
+    m.on_tick(t0 + 1000ms);
+    EXPECT_EQ(m.current_state(), state::running);
+    EXPECT_EQ(m.current_pid(), 100);
+    EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{1, 100}}));
+    EXPECT_EQ(fx.systemd, std::vector<std::string>{"READY=1"});
+    EXPECT_FALSE(fx.logged("new worker is now running")); // Server::Starter prints none at boot
+}
+
+TEST_F(Supervisor, HupStartsANewGenerationAndRetiresTheOldOnceItIsUp)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    EXPECT_EQ(m.current_state(), state::restarting);
+    EXPECT_EQ(m.candidate_pid(), 101);
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    m.on_tick(t0 + 6s);
+    EXPECT_EQ(m.current_pid(), 101);
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+    EXPECT_TRUE(fx.logged("new worker is now running, sending TERM to old workers:100"));
+    EXPECT_TRUE(fx.logged("killing old workers"));
+    EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{1, 100}, {2, 101}}));
+    m.on_child_exit(100, 0, t0 + 7s);
+    EXPECT_TRUE(fx.logged("old worker 100 died, status:0"));
+    EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{2, 101}}));
+    EXPECT_EQ(fx.systemd, (std::vector<std::string>{"READY=1", "RELOADING=1", "READY=1"}));
+}
+
+TEST_F(Supervisor, HupStormDuringARestartCoalescesIntoExactlyOneMoreRestart)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    for (int i = 0; i < 300; ++i)
+        m.on_hup(t0 + 5s + std::chrono::milliseconds(i));
+    EXPECT_TRUE(m.is_hup_pending());
+    m.on_tick(t0 + 6s); // 101 up; the coalesced HUP starts 102 at once
+    EXPECT_EQ(m.current_pid(), 101);
+    EXPECT_EQ(m.candidate_pid(), 102);
+    m.on_tick(t0 + 7s);
+    EXPECT_EQ(m.current_pid(), 102);
+    EXPECT_EQ(m.current_state(), state::running);
+    EXPECT_FALSE(m.is_hup_pending());
+    EXPECT_EQ(fx.generations, (std::vector<unsigned long>{1, 2, 3}));
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+    EXPECT_TRUE(fx.signalled(101, SIGTERM));
+}
+
+TEST_F(Supervisor, FailedStartKeepsTheOldGenerationServing)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_child_exit(101, 256, t0 + 5s + 10ms);
+    EXPECT_TRUE(fx.logged("new worker 101 seems to have failed to start, exit status:256"));
+    EXPECT_EQ(m.current_pid(), 100);
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{1, 100}}));
+    // paced: the retry comes one interval after the failed attempt, not before
+    m.on_tick(t0 + 5s + 500ms);
+    EXPECT_FALSE(m.candidate_pid());
+    m.on_tick(t0 + 6s);
+    EXPECT_EQ(m.candidate_pid(), 102);
+    EXPECT_EQ(fx.generations, (std::vector<unsigned long>{1, 2, 3})); // attempts count
+}
+
+TEST_F(Supervisor, RepeatedFailuresBackOffUpToAMinute)
+{
+    settings.interval = 1s;
+    auto m = make();
+    bring_up(m);
+    auto now = t0 + 10s;
+    m.on_hup(now);
+    std::vector<std::chrono::milliseconds> gaps;
+    auto last = now;
+    for (int attempt = 0; attempt < 14; ++attempt) {
+        const pid_t pid = *m.candidate_pid();
+        m.on_child_exit(pid, 256, now);
+        const auto next = m.next_deadline();
+        ASSERT_TRUE(next);
+        now = *next;
+        m.on_tick(now);
+        ASSERT_TRUE(m.candidate_pid());
+        gaps.push_back(std::chrono::duration_cast<std::chrono::milliseconds>(now - last));
+        last = now;
+    }
+    for (int i = 0; i < 5; ++i)
+        EXPECT_EQ(gaps[static_cast<std::size_t>(i)], 1s) << i; // Server::Starter's rhythm
+    EXPECT_EQ(gaps[5], 2s);
+    EXPECT_EQ(gaps[6], 4s);
+    EXPECT_EQ(gaps.back(), 60s);
+    EXPECT_EQ(m.current_pid(), 100);
+    EXPECT_TRUE(fx.logged("retrying in 60000 ms after"));
+}
+
+TEST_F(Supervisor, NewHupAfterFailuresRetriesAtOnce)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_child_exit(101, 256, t0 + 5s);
+    m.on_hup(t0 + 5s + 100ms);
+    EXPECT_EQ(m.candidate_pid(), 102);
+    EXPECT_EQ(m.consecutive_failures(), 0u);
+}
+
+TEST_F(Supervisor, ForkFailureIsAFailedStartNotACrash)
+{
+    auto m = make();
+    bring_up(m);
+    fx.is_fork_failing = true;
+    m.on_hup(t0 + 5s);
+    EXPECT_EQ(m.current_state(), state::restarting);
+    EXPECT_FALSE(m.candidate_pid());
+    EXPECT_EQ(m.current_pid(), 100);
+}
+
+TEST_F(Supervisor, NotifyReadinessRetiresTheOldGenerationTheMomentTheNewIsReady)
+{
+    settings.ready_mode = readiness::notify;
+    auto m = make();
+    m.start(t0);
+    m.on_tick(t0 + 5s); // alive is not enough under notify
+    EXPECT_EQ(m.current_state(), state::restarting);
+    m.on_ready(100, t0 + 5s);
+    EXPECT_EQ(m.current_state(), state::running);
+    m.on_hup(t0 + 10s);
+    m.on_ready(100, t0 + 10s + 1ms); // the old one saying READY again changes nothing
+    EXPECT_EQ(m.current_state(), state::restarting);
+    m.on_ready(101, t0 + 10s + 20ms);
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+    EXPECT_TRUE(fx.logged("new worker 101 is ready after 20 ms"));
+}
+
+TEST_F(Supervisor, NeverReadyWorkerIsKilledAtTheReadyTimeoutAndTheOldKeepsServing)
+{
+    settings.ready_mode = readiness::notify;
+    settings.ready_timeout = 2s;
+    auto m = make();
+    m.start(t0);
+    m.on_ready(100, t0 + 1ms);
+    m.on_hup(t0 + 10s);
+    EXPECT_EQ(m.next_deadline(), t0 + 12s);
+    m.on_tick(t0 + 12s);
+    EXPECT_TRUE(fx.signalled(101, SIGKILL));
+    EXPECT_TRUE(fx.logged("new worker 101 seems to have failed to start, not ready after 2000 ms"));
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    m.on_child_exit(101, SIGKILL, t0 + 12s); // reaped quietly: it was already reported
+    EXPECT_EQ(m.current_pid(), 100);
+    EXPECT_FALSE(fx.logged("died unexpectedly"));
+}
+
+TEST_F(Supervisor, KillOldDelayPostponesTheSignal)
+{
+    settings.kill_old_delay = 3;
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_tick(t0 + 6s);
+    EXPECT_TRUE(fx.logged("sleeping 3 secs before killing old workers"));
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    EXPECT_EQ(m.next_deadline(), t0 + 9s);
+    m.on_tick(t0 + 9s);
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+}
+
+TEST_F(Supervisor, ShutdownTimeoutKillsAStuckOldWorker)
+{
+    settings.shutdown_timeout = 2s;
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_tick(t0 + 6s);
+    EXPECT_EQ(m.next_deadline(), t0 + 8s);
+    m.on_tick(t0 + 8s);
+    EXPECT_TRUE(fx.signalled(100, SIGKILL));
+    EXPECT_TRUE(fx.logged("worker 100 still alive 2000 ms after its signal, sending KILL"));
+}
+
+TEST_F(Supervisor, StopSignalsEveryWorkerAndStopsWhenAllAreReaped)
+{
+    settings.shutdown_timeout = 1s;
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s); // candidate 101 in flight
+    m.on_stop("TERM", SIGUSR1, "USR1", t0 + 5s + 1ms);
+    EXPECT_EQ(m.current_state(), state::stopping);
+    EXPECT_TRUE(fx.logged("received TERM, sending USR1 to all workers:100,101"));
+    EXPECT_TRUE(fx.signalled(100, SIGUSR1));
+    EXPECT_TRUE(fx.signalled(101, SIGUSR1));
+    m.on_hup(t0 + 5s + 2ms);
+    EXPECT_EQ(fx.generations.size(), 2u); // no spawn while stopping
+    m.on_child_exit(100, 0, t0 + 5s + 3ms);
+    EXPECT_TRUE(fx.logged("worker 100 died, status:0"));
+    m.on_tick(t0 + 6s + 1ms);
+    EXPECT_TRUE(fx.signalled(101, SIGKILL));
+    m.on_child_exit(101, SIGKILL, t0 + 6s + 2ms);
+    EXPECT_EQ(m.current_state(), state::stopped);
+    EXPECT_EQ(fx.lines.back(), "exiting");
+    EXPECT_EQ(std::count(fx.systemd.begin(), fx.systemd.end(), "STOPPING=1"), 1);
+}
+
+TEST_F(Supervisor, CurrentWorkerDeathRespawnsIt)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_child_exit(100, 256, t0 + 30s);
+    EXPECT_TRUE(fx.logged("worker 100 died unexpectedly with status:256, restarting"));
+    EXPECT_EQ(m.candidate_pid(), 101);
+    m.on_tick(t0 + 31s);
+    EXPECT_EQ(m.current_pid(), 101);
+    EXPECT_FALSE(fx.logged("new worker is now running"));
+}
+
+TEST_F(Supervisor, AutoRestartTriggersAfterTheInterval)
+{
+    settings.is_auto_restart = true;
+    settings.auto_restart_interval = 10;
+    auto m = make();
+    bring_up(m); // last restart at t0 + 1s
+    EXPECT_EQ(m.next_deadline(), t0 + 11s);
+    m.on_tick(t0 + 11s);
+    EXPECT_TRUE(fx.logged("autorestart triggered (interval=10)"));
+    EXPECT_EQ(m.candidate_pid(), 101);
+}
+
+TEST_F(Supervisor, AChildThatIsNotAWorkerIsReapedQuietly)
+{
+    auto m = make();
+    bring_up(m);
+    const auto before = fx.lines.size();
+    m.on_child_exit(4242, 0, t0 + 2s);
+    EXPECT_EQ(fx.lines.size(), before);
+    EXPECT_EQ(m.current_state(), state::running);
+}
+
+TEST_F(Supervisor, StopWithNoWorkerStopsAtOnce)
+{
+    fx.is_fork_failing = true;
+    auto m = make();
+    m.start(t0);
+    m.on_stop("INT", SIGTERM, "TERM", t0 + 1ms);
+    EXPECT_EQ(m.current_state(), state::stopped);
+    EXPECT_TRUE(fx.logged("received INT, sending TERM to all workers:none"));
+}
+
+} // namespace
