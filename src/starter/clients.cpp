@@ -112,11 +112,11 @@ int run_stop(const options& opts)
 
 milliseconds restart_timeout(const options& opts)
 {
-    const milliseconds interval(std::max(1L, opts.interval) * 1000);
-    const milliseconds work = 3 * interval + opts.ready_timeout.value_or(milliseconds(0)) +
-                              opts.shutdown_timeout.value_or(milliseconds(0)) +
-                              milliseconds(opts.kill_old_delay.value_or(0) * 1000);
-    return std::max(milliseconds(30'000), work + milliseconds(10'000));
+    // The time a new generation may take to count as started, plus the old one's exit.
+    const milliseconds interval(std::max(0L, opts.interval) * 1000);
+    return interval + opts.ready_timeout.value_or(milliseconds(10'000)) +
+           opts.shutdown_timeout.value_or(milliseconds(0)) +
+           milliseconds(std::max(0L, opts.kill_old_delay.value_or(0)) * 1000) + milliseconds(3'000);
 }
 
 int run_restart(const options& opts)

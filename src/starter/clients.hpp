@@ -20,7 +20,8 @@ int run_stop(const options& opts);
     (start_server gone, or what the status file still shows at the deadline). */
 int run_restart(const options& opts);
 
-/// How long `--restart` waits.
+/// How long `--restart` waits: --interval + --ready-timeout (10 s if unset) +
+/// --shutdown-timeout + --kill-old-delay + 3 s, all as given to the client.
 std::chrono::milliseconds restart_timeout(const options& opts);
 
 } // namespace baton::starter
