@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "notify_socket.hpp"
 
+#include <baton/notify.hpp>
+
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -126,17 +128,9 @@ std::vector<ready_message> notify_socket::drain()
 
 bool tell_systemd(const std::string& address, std::string_view state)
 {
-    sockaddr_un sun{};
-    socklen_t len = 0;
-    if (!to_sockaddr(address, sun, len))
-        return false;
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    const ssize_t n = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
-                               reinterpret_cast<const sockaddr*>(&sun), len);
-    ::close(fd);
-    return n == static_cast<ssize_t>(state.size());
+    std::error_code ec;
+    baton::notify::send_to(address, state, ec);
+    return !ec;
 }
 
 pid_t parent_of(pid_t pid)

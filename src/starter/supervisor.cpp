@@ -104,7 +104,7 @@ public:
         if (systemd_address_.empty())
             return;
         std::string msg(state);
-        if (state == "RELOADING=1") {
+        if (state == "RELOADING=1") { // systemd's Type=notify-reload wants the time with it
             timespec ts{};
             ::clock_gettime(CLOCK_MONOTONIC, &ts);
             const long long usec =

@@ -164,6 +164,35 @@ inline std::string ask(int port, int family = AF_INET)
     return out;
 }
 
+/// An HTTP/1.0 GET to 127.0.0.1:port; the body's last line ("<pid> <gen>") of the answer.
+inline std::string ask_http(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(static_cast<std::uint16_t>(port));
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0) {
+        const std::string req = "GET / HTTP/1.0\r\nHost: x\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
+            char buf[1024];
+            for (int i = 0; i < 50; ++i) {
+                pollfd p{fd, POLLIN, 0};
+                if (::poll(&p, 1, 2000) <= 0)
+                    break;
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0)
+                    break;
+                out.append(buf, static_cast<std::size_t>(n));
+            }
+        }
+    }
+    ::close(fd);
+    const auto body = out.find("\r\n\r\n");
+    return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
 inline std::string ask_unix(const std::string& path)
 {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

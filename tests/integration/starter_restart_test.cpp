@@ -159,6 +159,19 @@ TEST_F(StarterRestart, NotifyReadinessRetiresTheOldGenerationOnReadyNotAfterTheI
     EXPECT_EQ(generation_of(ask(port)), 2);
 }
 
+TEST_F(StarterRestart, BatonNotifyReadyFromTheEchoWorkerCountsAsReady)
+{
+    auto argv = base({"--readiness=notify", "--interval=30", "--ready-timeout=10"});
+    argv.insert(argv.end(), {"--", bin("echo_pid_worker"), "--notify-ready"});
+    process s(argv, dir / "log");
+    ASSERT_TRUE(status_is_single_generation(1)) << s.log();
+    EXPECT_EQ(generation_of(ask_http(port)), 1);
+    s.signal(SIGHUP);
+    ASSERT_TRUE(status_is_single_generation(2)) << s.log();
+    EXPECT_EQ(generation_of(ask_http(port)), 2);
+    EXPECT_TRUE(s.logged("is ready after"));
+}
+
 TEST_F(StarterRestart, NeverReadyGenerationFailsAtTheReadyTimeoutAndTheOldKeepsServing)
 {
     process s(with_worker(base({"--readiness=notify", "--ready-timeout=0.3"}),
