@@ -16,8 +16,10 @@ int run_stop(const options& opts);
 
 /** `--restart`: HUP, then wait until a generation newer than the newest before the HUP is
     running and every older one has exited. Never hangs on a failed attempt (Server::Starter
-    waits for exactly max+1): bounded by `restart_timeout(opts)`; non-zero with the reason
-    (start_server gone, or what the status file still shows at the deadline). */
+    waits for exactly max+1): a new worker (a child of start_server with a newer
+    SERVER_STARTER_GENERATION, or not yet exec'd) that exits before its generation shows in
+    the status file is reported at once; otherwise bounded by `restart_timeout(opts)`.
+    Non-zero with the reason. */
 int run_restart(const options& opts);
 
 /// How long `--restart` waits: --interval + --ready-timeout (10 s if unset) +

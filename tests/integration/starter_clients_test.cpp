@@ -71,6 +71,23 @@ TEST_F(StarterClients, RestartReturnsOnceTheNewGenerationRunsAlone)
     EXPECT_EQ(generation_of(ask(port)), 2);
 }
 
+TEST_F(StarterClients, RestartGivesUpAtItsDeadlineWhenTheOldGenerationNeverExits)
+{
+    process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--pid-file=" + pid,
+               "--status-file=" + status, "--interval=0", "--", worker(), "--ignore-term"},
+              dir / "log");
+    ASSERT_TRUE(is_up(s)) << s.log();
+    process restart({bin("start_server"), "--restart", "--pid-file=" + pid,
+                     "--status-file=" + status, "--ready-timeout=0", "--interval=0"},
+                    dir / "restart.log");
+    EXPECT_EQ(restart.exit_code(20s), 3) << restart.log();
+    EXPECT_NE(last_line(restart.log())
+                  .find("restart did not complete in 3000 ms: status file "
+                        "shows generations 1,2"),
+              std::string::npos)
+        << restart.log();
+}
+
 TEST_F(StarterClients, RestartFailsInsteadOfHangingWhenTheNewGenerationNeverStarts)
 {
     process s(server({"--exit-on-generations-from", "2"}), dir / "log");
@@ -79,7 +96,10 @@ TEST_F(StarterClients, RestartFailsInsteadOfHangingWhenTheNewGenerationNeverStar
                      "--status-file=" + status, "--ready-timeout=1", "--interval=0"},
                     dir / "restart.log");
     EXPECT_EQ(restart.exit_code(20s), 3) << restart.log();
-    EXPECT_NE(last_line(restart.log()).find("restart did not complete"), std::string::npos)
+    // Seen failing (a new worker that exits before it is up), or at the latest the deadline.
+    const std::string reason = last_line(restart.log());
+    EXPECT_TRUE(reason.find("failed to start; start_server (pid:") != std::string::npos ||
+                reason.find("restart did not complete in 4000 ms") != std::string::npos)
         << restart.log();
     EXPECT_EQ(generation_of(ask(port)), 1); // the old generation kept serving
     EXPECT_TRUE(s.logged("seems to have failed to start, exit status:256"));
