@@ -295,8 +295,13 @@ int run_supervisor(const options& opts)
         pollfd fds[2] = {{sfd, POLLIN, 0}, {notifier.fd(), POLLIN, 0}};
         const nfds_t nfds = notifier.fd() >= 0 ? 2 : 1;
         const int rc = ::poll(fds, nfds, timeout);
-        if (rc < 0 && errno != EINTR)
-            break;
+        if (rc < 0 && errno != EINTR) {
+            // Never leave the workers behind: report, back off a little, keep supervising.
+            log_line::write(std::string("poll failed: ") + std::strerror(errno));
+            const timespec backoff{0, 100'000'000};
+            ::nanosleep(&backoff, nullptr);
+            continue;
+        }
         m.update_settings(settings_from(opts, *sig_hup, fx.current_env()));
         if (rc > 0 && (fds[0].revents & POLLIN)) {
             signalfd_siginfo si{};

@@ -260,6 +260,7 @@ public:
             ::dup2(fd, 2);
             if (stdin_fd >= 0)
                 ::dup2(stdin_fd, 0);
+            ::close_range(3, ~0U, 0); // start from a clean slate: no test descriptor leaks
             for (const auto& e : extra_env)
                 ::putenv(const_cast<char*>(e.c_str()));
             ::execv(args[0], args.data());

@@ -2,6 +2,8 @@
 // start_server set-up: bad input, every kind of socket, environment, files, daemonize, systemd.
 #include "starter_harness.hpp"
 
+#include <set>
+
 namespace {
 
 using namespace starter_test;
@@ -194,6 +196,31 @@ TEST_F(StarterSetup, WorkersGetTheEnvironmentServerStarterGives)
     d = dump(3);
     EXPECT_EQ(dump_line(d, "env FOO="), "");
     EXPECT_EQ(dump_line(d, "env BAR="), "env BAR=bar ");
+}
+
+TEST_F(StarterSetup, WorkersInheritNoDescriptorButStdioAndTheSockets)
+{
+    const int port = free_port();
+    const std::string sock = dir / "s.sock";
+    // every descriptor start_server opens itself: pid file, status file, log pipe, notify
+    // socket, signalfd; the harness starts it with nothing open beyond 0, 1 and 2
+    process s(cmd({"--port=127.0.0.1:" + std::to_string(port), "--port=127.0.0.1:0=7",
+                   "--path=" + sock, "--pid-file=" + dir / "pid", "--status-file=" + dir / "status",
+                   "--log-file=| cat >> " + dir / "piped.log", "--readiness=notify",
+                   "--ready-timeout=5"}),
+              dir / "log");
+    const std::string d = dump(1);
+    ASSERT_FALSE(d.empty()) << read_file(dir / "piped.log");
+    std::set<int> expected{0, 1, 2, 7};
+    std::istringstream in(d);
+    for (std::string l; std::getline(in, l);)
+        if (l.starts_with("fd "))
+            expected.insert(std::atoi(l.c_str() + 3));
+    std::string want = "open";
+    for (int fd : expected)
+        want += " " + std::to_string(fd);
+    EXPECT_EQ(dump_line(d, "open"), want);
+    EXPECT_EQ(expected.size(), 6u) << d;
 }
 
 TEST_F(StarterSetup, PathNeverDeletesARegularFile)

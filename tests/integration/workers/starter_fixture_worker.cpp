@@ -8,12 +8,15 @@
 //   --exit-on-generation G         exit 1 at once on generation G (a crash on start)
 //   --exit-on-generations-from G   exit 1 at once on every generation >= G
 //   --ignore-term                  ignore SIGTERM
-//   --dump-env FILE                write the environment, cwd and fds to FILE.<generation>
+//   --dump-env FILE                write the environment, cwd, inherited sockets, open
+//                                  descriptors and SIGPIPE disposition to FILE.<generation>
+#include <dirent.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -107,7 +110,21 @@ int main(int argc, char** argv)
     }
     const std::vector<int> fds = inherited_fds();
     if (!dump.empty()) {
+        // before the dump file itself is opened
+        std::string open_list;
+        if (DIR* d = ::opendir("/proc/self/fd")) {
+            const int own = ::dirfd(d);
+            std::vector<int> open_fds;
+            while (const dirent* e = ::readdir(d))
+                if (e->d_name[0] != '.' && std::atoi(e->d_name) != own)
+                    open_fds.push_back(std::atoi(e->d_name));
+            ::closedir(d);
+            std::sort(open_fds.begin(), open_fds.end());
+            for (int fd : open_fds)
+                open_list += " " + std::to_string(fd);
+        }
         std::ofstream out(dump + "." + std::to_string(gen) + ".tmp");
+        out << "open" << open_list << "\n";
         for (char** e = environ; *e; ++e)
             out << "env " << *e << "\n";
         char cwd[4096] = {};
