@@ -223,6 +223,55 @@ TEST_F(StarterSetup, WorkersInheritNoDescriptorButStdioAndTheSockets)
     EXPECT_EQ(expected.size(), 6u) << d;
 }
 
+std::vector<pid_t> children_of(pid_t pid)
+{
+    std::istringstream in(
+        read_file("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children"));
+    std::vector<pid_t> out;
+    for (long c = 0; in >> c;)
+        out.push_back(static_cast<pid_t>(c));
+    return out;
+}
+
+char state_of(pid_t pid)
+{
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const auto close = stat.rfind(')');
+    return close == std::string::npos || close + 2 >= stat.size() ? '?' : stat[close + 2];
+}
+
+TEST_F(StarterSetup, AsPidOneItReapsReparentedOrphans)
+{
+    if (std::system("unshare -fp --mount-proc true >/dev/null 2>&1") != 0)
+        GTEST_SKIP() << "cannot create a pid namespace here";
+    const int port = free_port();
+    // The worker leaves an orphan behind (a background sleep whose parent exits at once):
+    // in the namespace it is reparented to start_server, PID 1, which must reap it.
+    process s({"/usr/bin/unshare", "-fp", "--mount-proc", bin("start_server"),
+               "--port=127.0.0.1:" + std::to_string(port), "--interval=0", "--", "/bin/sh", "-c",
+               "(/bin/sleep 1 &) ; exec " + worker()},
+              dir / "log");
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << s.log();
+    pid_t starter = 0;
+    ASSERT_TRUE(wait_until([&] {
+        const auto kids = children_of(s.pid());
+        starter = kids.size() == 1 ? kids[0] : 0;
+        return starter > 0;
+    }));
+    // The orphaned sleep becomes start_server's child, then exits: it must be reaped (an
+    // unreaped orphan would stay a zombie child of start_server).
+    ASSERT_TRUE(wait_until([&] { return children_of(starter).size() == 2; }))
+        << "the orphan was never reparented to start_server";
+    ASSERT_TRUE(wait_until([&] {
+        const auto kids = children_of(starter);
+        return kids.size() == 1 && state_of(kids[0]) != 'Z';
+    }));
+    EXPECT_EQ(generation_of(ask(port)), 1);
+    ::kill(starter, SIGTERM);
+    EXPECT_EQ(s.exit_code(), 0) << s.log();
+    EXPECT_EQ(last_line(s.log()), "exiting");
+}
+
 TEST_F(StarterSetup, PathNeverDeletesARegularFile)
 {
     const std::string file = dir / "precious";
