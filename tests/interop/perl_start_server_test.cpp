@@ -31,7 +31,8 @@ std::vector<std::string> comparable(const std::string& dump, const std::string& 
             l = "env SERVER_STARTER_PORT=" +
                 std::regex_replace(std::regex_replace(l.substr(24), fd_number, "=FD$1"),
                                    port_number, "127.0.0.1:PORT");
-        if (l.starts_with("env _=") || l.starts_with("fd ") || l.starts_with("sigpipe "))
+        if (l.starts_with("env _=") || l.starts_with("fd ") || l.starts_with("open") ||
+            l.starts_with("sigpipe "))
             continue;
         if (l.find(own_dir) != std::string::npos && l.starts_with("env ") &&
             !l.starts_with("env ENVDIR=") && !l.starts_with("env SERVER_STARTER_PORT="))
