@@ -211,8 +211,11 @@ int run_restart(const options& opts)
         pause_briefly();
     }
     std::string shown;
-    for (auto g : gens)
-        shown += (shown.empty() ? "" : ",") + std::to_string(g);
+    for (auto g : gens) {
+        if (!shown.empty())
+            shown += ',';
+        shown += std::to_string(g);
+    }
     log_line::write("restart did not complete in " + std::to_string(limit.count()) +
                     " ms: status file shows generations " + (shown.empty() ? "none" : shown) +
                     ", waiting for one newer than " + std::to_string(newest) +

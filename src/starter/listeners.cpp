@@ -207,7 +207,7 @@ std::string address_key(int fd)
         std::memcpy(&sun, &ss, sizeof sun);
         const auto n = static_cast<std::size_t>(len) - offsetof(sockaddr_un, sun_path);
         if (n > 0 && sun.sun_path[0] == '\0')
-            return "@" + std::string(sun.sun_path + 1, n - 1);
+            return std::string("@").append(sun.sun_path + 1, n - 1);
         return std::string(sun.sun_path, ::strnlen(sun.sun_path, n));
     }
     return {};

@@ -28,8 +28,11 @@ std::string pid_list(std::vector<pid_t> pids)
         return "none";
     std::sort(pids.begin(), pids.end());
     std::string out;
-    for (pid_t p : pids)
-        out += (out.empty() ? "" : ",") + n(p);
+    for (pid_t p : pids) {
+        if (!out.empty())
+            out += ','; // appended, not `"," + s`: GCC 12 -O3 misreports that (-Wrestrict)
+        out += n(p);
+    }
     return out;
 }
 
