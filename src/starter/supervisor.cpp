@@ -258,14 +258,19 @@ int run_supervisor(const options& opts)
         return exit_setup;
     }
 
-    // 5. log file, daemonize, pid file (Server::Starter's order)
+    // 5. pid file, log file, daemonize. Server::Starter takes the pid file last; taking its
+    //    lock first makes a second instance fail in the foreground, on the terminal, with a
+    //    non-zero exit even under --daemonize (the lock is shared by the forked daemon, which
+    //    rewrites its own pid).
     const bool is_stdin_pinned =
         std::any_of(sockets.begin(), sockets.end(), [](const auto& s) { return s.fd == 0; });
     pid_file pid_lock;
-    if ((opts.log_file && !open_log(*opts.log_file, err)) ||
+    if ((opts.pid_file && !pid_lock.acquire(*opts.pid_file, err)) ||
+        (opts.log_file && !open_log(*opts.log_file, err)) ||
         (opts.is_daemonize && !daemonize(is_stdin_pinned, err)) ||
-        (opts.pid_file && !pid_lock.acquire(*opts.pid_file, err))) {
+        (opts.is_daemonize && pid_lock.is_held() && !pid_lock.rewrite(err))) {
         fatal(err);
+        pid_lock.release();
         close_listeners(sockets);
         ::close(sfd);
         return exit_setup;

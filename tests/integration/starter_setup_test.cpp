@@ -339,6 +339,13 @@ TEST_F(StarterSetup, DaemonizeWritesToTheLogFileAndThePidFile)
     EXPECT_NE(daemon, s.pid());
     ASSERT_TRUE(wait_until(
         [&] { return read_file(log).find("starting new worker") != std::string::npos; }));
+    // a second daemonizing instance fails in the foreground
+    process second(cmd({"--daemonize", "--log-file=" + dir / "second.log", "--pid-file=" + pid}),
+                   dir / "second-foreground.log");
+    EXPECT_EQ(second.exit_code(), 2);
+    EXPECT_NE(last_line(second.log()).find("is locked by another start_server"), std::string::npos)
+        << second.log();
+    EXPECT_EQ(read_file(pid), std::to_string(daemon) + "\n");
     ::kill(daemon, SIGTERM);
     EXPECT_TRUE(wait_until([&] { return !exists(pid); })) << read_file(log);
     EXPECT_TRUE(wait_until([&] { return read_file(log).find("exiting") != std::string::npos; }));
