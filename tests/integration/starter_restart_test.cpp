@@ -199,6 +199,22 @@ TEST_F(StarterRestart, SystemdNotifyFromAShellWorkerCountsAsReady)
     EXPECT_TRUE(s.logged("is ready after"));
 }
 
+TEST_F(StarterRestart, CrashOnStartUnderNotifyKeepsTheOldGenerationServing)
+{
+    process s(with_worker(base({"--readiness=notify", "--ready-timeout=5"}),
+                          {"--notify-ready", "--exit-on-generation", "2"}),
+              dir / "log");
+    ASSERT_TRUE(status_is_single_generation(1)) << s.log();
+    const pid_t first = pid_of(ask(port));
+    s.signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] {
+        return s.logged("seems to have failed to start, exit status:256");
+    })) << s.log();
+    EXPECT_EQ(pid_of(ask(port)), first);
+    ASSERT_TRUE(status_is_single_generation(3)) << s.log(); // the paced retry
+    EXPECT_FALSE(is_alive(first));
+}
+
 TEST_F(StarterRestart, ShutdownTimeoutKillsAWorkerThatIgnoresTerm)
 {
     process s(with_worker(base({"--interval=0", "--shutdown-timeout=0.3"}), {"--ignore-term"}),
