@@ -37,14 +37,14 @@ bool set_cloexec(int fd, bool on)
 }
 
 // Server::Starter's IPv4 host lookup is gethostbyname (first A record).
-bool resolve_ipv4(const std::string& host, in_addr& out, std::string& err)
+bool resolve_ipv4(const std::string& host, in_addr& out, setup_error& err)
 {
     addrinfo hints{};
     hints.ai_family = AF_INET;
     addrinfo* res = nullptr;
     const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &res);
     if (rc != 0 || !res) {
-        err = "failed to resolve host:" + host + ":" + ::gai_strerror(rc);
+        err = {errc::resolve_failed, "failed to resolve host:" + host + ":" + ::gai_strerror(rc)};
         return false;
     }
     sockaddr_in sin{};
@@ -55,11 +55,11 @@ bool resolve_ipv4(const std::string& host, in_addr& out, std::string& err)
 }
 
 bool bind_port(const std::string& text, int backlog, std::vector<listener_socket>& out,
-               std::string& err)
+               setup_error& err)
 {
     const auto spec = parse_port_spec(text);
     if (!spec) {
-        err = "invalid ``port'' value:" + text;
+        err = {errc::bad_port_spec, "invalid ``port'' value:" + text};
         return false;
     }
     const std::string key = port_key(*spec);
@@ -72,7 +72,8 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
         sin6.sin6_family = AF_INET6;
         sin6.sin6_port = htons(spec->port);
         if (::inet_pton(AF_INET6, spec->host.c_str(), &sin6.sin6_addr) != 1) {
-            err = "failed to resolve host:" + spec->host + ": not an IPv6 address";
+            err = {errc::resolve_failed,
+                   "failed to resolve host:" + spec->host + ": not an IPv6 address"};
             return false;
         }
         std::memcpy(&ss, &sin6, sizeof sin6);
@@ -90,7 +91,7 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
     const int type = spec->is_udp ? SOCK_DGRAM : SOCK_STREAM;
     int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        err = "failed to create socket:" + errstr(errno);
+        err = {errc::socket_failed, "failed to create socket:" + errstr(errno)};
         return false;
     }
     const int one = 1;
@@ -98,12 +99,12 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
     if (spec->is_ipv6)
         ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
-        err = "failed to bind to " + key + ":" + errstr(errno);
+        err = {errc::bind_failed, "failed to bind to " + key + ":" + errstr(errno)};
         ::close(fd);
         return false;
     }
     if (!spec->is_udp && ::listen(fd, backlog) != 0) {
-        err = "listen(2) failed:" + errstr(errno);
+        err = {errc::listen_failed, "listen(2) failed:" + errstr(errno)};
         ::close(fd);
         return false;
     }
@@ -115,7 +116,8 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
             // An earlier socket got this number by chance: move it out of the way.
             const int moved = ::fcntl(other.fd, F_DUPFD_CLOEXEC, target + 1);
             if (moved < 0) {
-                err = "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno);
+                err = {errc::pin_failed,
+                       "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno)};
                 ::close(fd);
                 return false;
             }
@@ -123,7 +125,8 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
         }
         if (fd != target) {
             if (::dup2(fd, target) < 0) {
-                err = "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno);
+                err = {errc::pin_failed,
+                       "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno)};
                 ::close(fd);
                 return false;
             }
@@ -137,12 +140,13 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
 }
 
 bool bind_path(const std::string& path, int backlog, std::vector<listener_socket>& out,
-               std::string& err)
+               setup_error& err)
 {
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
     if (path.empty() || path.size() >= sizeof sun.sun_path) {
-        err = "failed to listen to file " + path + ":" + errstr(ENAMETOOLONG);
+        err = {errc::listen_failed,
+               "failed to listen to file " + path + ":" + errstr(ENAMETOOLONG)};
         return false;
     }
     std::memcpy(sun.sun_path, path.data(), path.size());
@@ -151,19 +155,20 @@ bool bind_path(const std::string& path, int backlog, std::vector<listener_socket
 
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
-            err = "failed to listen to file " + path + ":" + errstr(EEXIST) +
-                  " (not a socket; not removed)";
+            err = {errc::path_not_a_socket, "failed to listen to file " + path + ":" +
+                                                errstr(EEXIST) + " (not a socket; not removed)"};
             return false;
         }
         log_line::write(log_line::removing_socket(path));
         if (::unlink(path.c_str()) != 0) {
-            err = "failed to remove existing socket file:" + path + ":" + errstr(errno);
+            err = {errc::stale_socket,
+                   "failed to remove existing socket file:" + path + ":" + errstr(errno)};
             return false;
         }
     }
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        err = "failed to create socket:" + errstr(errno);
+        err = {errc::socket_failed, "failed to create socket:" + errstr(errno)};
         return false;
     }
     const mode_t saved = ::umask(0); // Server::Starter's socket files are mode 0777
@@ -171,7 +176,8 @@ bool bind_path(const std::string& path, int backlog, std::vector<listener_socket
     const int bind_errno = errno;
     ::umask(saved);
     if (rc != 0 || ::listen(fd, backlog) != 0) {
-        err = "failed to listen to file " + path + ":" + errstr(rc != 0 ? bind_errno : errno);
+        err = {errc::listen_failed,
+               "failed to listen to file " + path + ":" + errstr(rc != 0 ? bind_errno : errno)};
         if (rc == 0)
             ::unlink(path.c_str());
         ::close(fd);
@@ -216,7 +222,7 @@ std::string address_key(int fd)
 } // namespace
 
 bool bind_listeners(const std::vector<std::string>& ports, const std::vector<std::string>& paths,
-                    int backlog, std::vector<listener_socket>& out, std::string& err)
+                    int backlog, std::vector<listener_socket>& out, setup_error& err)
 {
     for (const auto& p : ports)
         if (!bind_port(p, backlog, out, err)) {
@@ -230,14 +236,14 @@ bool bind_listeners(const std::vector<std::string>& ports, const std::vector<std
         }
     for (const auto& s : out)
         if (!set_cloexec(s.fd, false)) {
-            err = "fcntl(F_SETFD, 0) failed:" + errstr(errno);
+            err = {errc::socket_failed, "fcntl(F_SETFD, 0) failed:" + errstr(errno)};
             close_listeners(out);
             return false;
         }
     return true;
 }
 
-std::optional<std::vector<listener_socket>> systemd_listeners(std::string& err)
+std::optional<std::vector<listener_socket>> systemd_listeners(setup_error& err)
 {
     const char* fds = std::getenv("LISTEN_FDS");
     const char* pid = std::getenv("LISTEN_PID");
@@ -246,14 +252,15 @@ std::optional<std::vector<listener_socket>> systemd_listeners(std::string& err)
     char* end = nullptr;
     const long n = std::strtol(fds, &end, 10);
     if (*fds == '\0' || *end != '\0' || n < 0 || n > 4096) {
-        err = "invalid LISTEN_FDS value:" + std::string(fds);
+        err = {errc::listen_fds_invalid, "invalid LISTEN_FDS value:" + std::string(fds)};
         return std::nullopt;
     }
     std::vector<listener_socket> out;
     for (int fd = 3; fd < 3 + static_cast<int>(n); ++fd) {
         std::string key = address_key(fd);
         if (key.empty()) {
-            err = "LISTEN_FDS descriptor " + std::to_string(fd) + " is not a bound socket";
+            err = {errc::listen_fds_invalid,
+                   "LISTEN_FDS descriptor " + std::to_string(fd) + " is not a bound socket"};
             return std::nullopt;
         }
         set_cloexec(fd, false);
@@ -262,7 +269,7 @@ std::optional<std::vector<listener_socket>> systemd_listeners(std::string& err)
     return out;
 }
 
-std::string port_env_value(const std::vector<listener_socket>& sockets, std::string& err)
+std::string port_env_value(const std::vector<listener_socket>& sockets, setup_error& err)
 {
     std::vector<baton::listener::port_entry> entries;
     for (const auto& s : sockets) {
@@ -274,7 +281,7 @@ std::string port_env_value(const std::vector<listener_socket>& sockets, std::str
     baton::listener::error lerr;
     std::string value = baton::listener::format_port_env(entries, lerr);
     if (lerr)
-        err = lerr.message;
+        err = {errc::port_env_invalid, lerr.message};
     return value;
 }
 

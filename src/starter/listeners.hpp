@@ -5,6 +5,8 @@
 // (so no queued connection is lost across a restart). `--port` values in order, then
 // `--path` values, as Server::Starter does; or the sockets systemd passed (LISTEN_FDS).
 
+#include "error.hpp"
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,15 +27,15 @@ struct listener_socket {
     line (Server::Starter's wording where it has one). A regular file at a `--path` is an
     error, never deleted. */
 bool bind_listeners(const std::vector<std::string>& ports, const std::vector<std::string>& paths,
-                    int backlog, std::vector<listener_socket>& out, std::string& err);
+                    int backlog, std::vector<listener_socket>& out, setup_error& err);
 
 /** The sockets systemd passed, when LISTEN_PID is this process: fds 3..3+LISTEN_FDS-1, keyed
     by their bound address. nullopt when there are none for us; an error in `err` when the
     variables are malformed or a descriptor is not a socket. */
-std::optional<std::vector<listener_socket>> systemd_listeners(std::string& err);
+std::optional<std::vector<listener_socket>> systemd_listeners(setup_error& err);
 
 /// The SERVER_STARTER_PORT value for `sockets`, through baton::listener's formatter.
-std::string port_env_value(const std::vector<listener_socket>& sockets, std::string& err);
+std::string port_env_value(const std::vector<listener_socket>& sockets, setup_error& err);
 
 /// Close every socket and remove the socket files this process created (only sockets).
 void close_listeners(std::vector<listener_socket>& sockets) noexcept;

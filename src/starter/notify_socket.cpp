@@ -69,11 +69,12 @@ notify_socket::~notify_socket()
         ::close(fd_);
 }
 
-bool notify_socket::open(std::string& err)
+bool notify_socket::open(setup_error& err)
 {
     fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd_ < 0) {
-        err = std::string("failed to create the notify socket: ") + std::strerror(errno);
+        err = {errc::notify_socket_failed,
+               std::string("failed to create the notify socket: ") + std::strerror(errno)};
         return false;
     }
     const int one = 1;
@@ -89,7 +90,8 @@ bool notify_socket::open(std::string& err)
         if (errno != EADDRINUSE)
             break;
     }
-    err = "failed to bind the notify socket " + address_ + ": " + std::strerror(errno);
+    err = {errc::notify_socket_failed,
+           "failed to bind the notify socket " + address_ + ": " + std::strerror(errno)};
     return false;
 }
 

@@ -6,6 +6,8 @@
 // sender's pid, so READY=1 is attributed to the right worker). `tell_systemd` reports
 // start_server's own state to the service manager that started it.
 
+#include "error.hpp"
+
 #include <sys/types.h>
 
 #include <string>
@@ -28,7 +30,7 @@ public:
     ~notify_socket();
 
     /// Bind an abstract-namespace socket (nothing to clean up on disk). False + `err` on failure.
-    bool open(std::string& err);
+    bool open(setup_error& err);
 
     int fd() const noexcept { return fd_; }
 

@@ -32,14 +32,14 @@ pid_file::~pid_file()
     release();
 }
 
-bool pid_file::acquire(const std::string& path, std::string& err)
+bool pid_file::acquire(const std::string& path, setup_error& err)
 {
     struct stat st {};
 
     const bool existed = ::stat(path.c_str(), &st) == 0;
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0) {
-        err = "failed to open file:" + path + ": " + std::strerror(errno);
+        err = {errc::pid_file_failed, "failed to open file:" + path + ": " + std::strerror(errno)};
         return false;
     }
     if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -50,9 +50,12 @@ bool pid_file::acquire(const std::string& path, std::string& err)
         if (const auto nl = other.find('\n'); nl != std::string::npos)
             other.resize(nl);
         ::close(fd);
-        err = e == EWOULDBLOCK ? "pid file " + path + " is locked by another start_server" +
-                                     (other.empty() ? "" : " (pid " + other + ")")
-                               : "flock failed(" + path + "): " + std::strerror(e);
+        if (e == EWOULDBLOCK)
+            err = {errc::pid_file_locked, "pid file " + path +
+                                              " is locked by another start_server" +
+                                              (other.empty() ? "" : " (pid " + other + ")")};
+        else
+            err = {errc::pid_file_failed, "flock failed(" + path + "): " + std::strerror(e)};
         return false;
     }
     path_ = path;
@@ -66,12 +69,13 @@ bool pid_file::acquire(const std::string& path, std::string& err)
     return true;
 }
 
-bool pid_file::rewrite(std::string& err)
+bool pid_file::rewrite(setup_error& err)
 {
     const std::string text = std::to_string(::getpid()) + "\n";
     if (::ftruncate(fd_, 0) != 0 ||
         ::pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
-        err = "failed to write file:" + path_ + ": " + std::strerror(errno);
+        err = {errc::pid_file_failed,
+               "failed to write file:" + path_ + ": " + std::strerror(errno)};
         return false;
     }
     return true;

@@ -5,6 +5,8 @@
 // descriptor, unlinked before the lock is released (so `--stop`, which waits on the lock,
 // is pid-reuse safe, and a second instance is refused instead of clobbering it).
 
+#include "error.hpp"
+
 #include <string>
 
 namespace baton::starter {
@@ -21,10 +23,10 @@ public:
     /** Create or open `path`, lock it without blocking and write this process's pid.
         On failure returns false with `err` naming the file and the reason; a file this call
         created is removed again. */
-    bool acquire(const std::string& path, std::string& err);
+    bool acquire(const std::string& path, setup_error& err);
 
     /// Rewrite the pid (after --daemonize forked).
-    bool rewrite(std::string& err);
+    bool rewrite(setup_error& err);
 
     /// Unlink the file, then close (and so unlock) it. Idempotent.
     void release() noexcept;

@@ -125,19 +125,21 @@ private:
     bool is_status_written_ = false;
 };
 
-bool open_log(const std::string& spec, std::string& err)
+bool open_log(const std::string& spec, setup_error& err)
 {
     int fd = -1;
     if (spec.starts_with("|")) {
         int p[2];
         if (::pipe2(p, O_CLOEXEC) != 0) {
-            err = "failed to open pipe:" + spec + ": " + std::strerror(errno);
+            err = {errc::log_file_failed,
+                   "failed to open pipe:" + spec + ": " + std::strerror(errno)};
             return false;
         }
         const std::string cmd = spec.substr(1);
         const pid_t pid = ::fork();
         if (pid < 0) {
-            err = "failed to open pipe:" + spec + ": " + std::strerror(errno);
+            err = {errc::log_file_failed,
+                   "failed to open pipe:" + spec + ": " + std::strerror(errno)};
             return false;
         }
         if (pid == 0) {
@@ -155,7 +157,8 @@ bool open_log(const std::string& spec, std::string& err)
     } else {
         fd = ::open(spec.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) {
-            err = "failed to open log file:" + spec + ": " + std::strerror(errno);
+            err = {errc::log_file_failed,
+                   "failed to open log file:" + spec + ": " + std::strerror(errno)};
             return false;
         }
     }
@@ -165,13 +168,13 @@ bool open_log(const std::string& spec, std::string& err)
     return true;
 }
 
-bool daemonize(bool is_stdin_pinned, std::string& err)
+bool daemonize(bool is_stdin_pinned, setup_error& err)
 {
     // fork, setsid, fork (Server::Starter's order); the parents exit at once.
     for (int round = 0; round < 2; ++round) {
         const pid_t pid = ::fork();
         if (pid < 0) {
-            err = std::string("fork failed:") + std::strerror(errno);
+            err = {errc::daemonize_failed, std::string("fork failed:") + std::strerror(errno)};
             return false;
         }
         if (pid > 0)
@@ -220,24 +223,24 @@ int run_supervisor(const options& opts)
     log_line::write(log_line::starting_now(::getpid()));
 
     // 3. the sockets, once for every generation
-    std::string err;
+    setup_error err;
     std::vector<listener_socket> sockets;
     if (auto inherited = systemd_listeners(err)) {
         sockets = std::move(*inherited);
-    } else if (!err.empty()) {
-        fatal(err);
+    } else if (err) {
+        fatal(err.message);
         return exit_setup;
     } else if (!bind_listeners(opts.ports, opts.paths,
                                static_cast<int>(opts.backlog.value_or(SOMAXCONN)), sockets, err)) {
-        fatal(err);
+        fatal(err.message);
         return exit_setup;
     }
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_PID");
     ::unsetenv("LISTEN_FDNAMES");
     const std::string port_env = port_env_value(sockets, err);
-    if (!err.empty()) {
-        fatal(err);
+    if (err) {
+        fatal(err.message);
         close_listeners(sockets);
         return exit_setup;
     }
@@ -253,7 +256,8 @@ int run_supervisor(const options& opts)
     ::signal(SIGPIPE, SIG_IGN);
     const int sfd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sfd < 0) {
-        fatal(std::string("signalfd failed:") + std::strerror(errno));
+        err = {errc::signalfd_failed, std::string("signalfd failed:") + std::strerror(errno)};
+        fatal(err.message);
         close_listeners(sockets);
         return exit_setup;
     }
@@ -269,7 +273,7 @@ int run_supervisor(const options& opts)
         (opts.log_file && !open_log(*opts.log_file, err)) ||
         (opts.is_daemonize && !daemonize(is_stdin_pinned, err)) ||
         (opts.is_daemonize && pid_lock.is_held() && !pid_lock.rewrite(err))) {
-        fatal(err);
+        fatal(err.message);
         pid_lock.release();
         close_listeners(sockets);
         ::close(sfd);
@@ -278,7 +282,7 @@ int run_supervisor(const options& opts)
 
     notify_socket notifier;
     if (opts.ready_mode == readiness::notify && !notifier.open(err)) {
-        fatal(err);
+        fatal(err.message);
         close_listeners(sockets);
         ::close(sfd);
         return exit_setup;

@@ -25,8 +25,8 @@ std::vector<ready_message> drain_after_send(notify_socket& ns, std::string_view 
 TEST(NotifySocket, ReadyIsAttributedToTheSenderByItsCredentials)
 {
     notify_socket ns;
-    std::string err;
-    ASSERT_TRUE(ns.open(err)) << err;
+    baton::starter::setup_error err;
+    ASSERT_TRUE(ns.open(err)) << err.message;
     EXPECT_TRUE(ns.address().starts_with("@baton-start_server/"));
     const auto got = drain_after_send(ns, "STATUS=warming\nREADY=1");
     ASSERT_EQ(got.size(), 1u);
@@ -37,7 +37,7 @@ TEST(NotifySocket, ReadyIsAttributedToTheSenderByItsCredentials)
 TEST(NotifySocket, MainPidIsReported)
 {
     notify_socket ns;
-    std::string err;
+    baton::starter::setup_error err;
     ASSERT_TRUE(ns.open(err));
     const auto got = drain_after_send(ns, "READY=1\nMAINPID=4242");
     ASSERT_EQ(got.size(), 1u);
@@ -47,7 +47,7 @@ TEST(NotifySocket, MainPidIsReported)
 TEST(NotifySocket, OtherStatesAreNotReady)
 {
     notify_socket ns;
-    std::string err;
+    baton::starter::setup_error err;
     ASSERT_TRUE(ns.open(err));
     EXPECT_TRUE(drain_after_send(ns, "STATUS=READY=1 is not a line of its own").empty());
     EXPECT_TRUE(drain_after_send(ns, "READY=0").empty());

@@ -41,8 +41,8 @@ struct PidFile : ::testing::Test {
 TEST_F(PidFile, HoldsThePidUnderALockAndIsUnlinkedOnRelease)
 {
     pid_file pf;
-    std::string err;
-    ASSERT_TRUE(pf.acquire(path, err)) << err;
+    baton::starter::setup_error err;
+    ASSERT_TRUE(pf.acquire(path, err)) << err.message;
     EXPECT_EQ(read_all(path), std::to_string(::getpid()) + "\n");
     const int other = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     EXPECT_NE(::flock(other, LOCK_EX | LOCK_NB), 0); // locked (another description)
@@ -55,12 +55,13 @@ TEST_F(PidFile, HoldsThePidUnderALockAndIsUnlinkedOnRelease)
 TEST_F(PidFile, SecondHolderIsRefusedWithTheOwnersPid)
 {
     pid_file first;
-    std::string err;
+    baton::starter::setup_error err;
     ASSERT_TRUE(first.acquire(path, err));
     pid_file second;
     EXPECT_FALSE(second.acquire(path, err));
-    EXPECT_EQ(err, "pid file " + path + " is locked by another start_server (pid " +
-                       std::to_string(::getpid()) + ")");
+    EXPECT_EQ(err.code, baton::starter::errc::pid_file_locked);
+    EXPECT_EQ(err.message, "pid file " + path + " is locked by another start_server (pid " +
+                               std::to_string(::getpid()) + ")");
     EXPECT_EQ(read_all(path), std::to_string(::getpid()) + "\n"); // untouched
 }
 
@@ -68,24 +69,26 @@ TEST_F(PidFile, StaleUnlockedFileIsTakenOver)
 {
     std::ofstream(path) << "999999\n";
     pid_file pf;
-    std::string err;
-    ASSERT_TRUE(pf.acquire(path, err)) << err;
+    baton::starter::setup_error err;
+    ASSERT_TRUE(pf.acquire(path, err)) << err.message;
     EXPECT_EQ(read_all(path), std::to_string(::getpid()) + "\n");
 }
 
 TEST_F(PidFile, UnwritableLocationIsReportedWithThePath)
 {
     pid_file pf;
-    std::string err;
+    baton::starter::setup_error err;
     EXPECT_FALSE(pf.acquire(dir + "/no/such/pid", err));
-    EXPECT_EQ(err, "failed to open file:" + dir + "/no/such/pid: No such file or directory");
+    EXPECT_EQ(err.code, baton::starter::errc::pid_file_failed);
+    EXPECT_EQ(err.message,
+              "failed to open file:" + dir + "/no/such/pid: No such file or directory");
     EXPECT_FALSE(pf.is_held());
 }
 
 TEST_F(PidFile, DescriptorIsCloseOnExec)
 {
     pid_file pf;
-    std::string err;
+    baton::starter::setup_error err;
     ASSERT_TRUE(pf.acquire(path, err));
     // find our descriptor for the file through /proc and check FD_CLOEXEC
     bool found = false;
