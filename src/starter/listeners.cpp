@@ -59,7 +59,7 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
 {
     const auto spec = parse_port_spec(text);
     if (!spec) {
-        err = {errc::bad_port_spec, "invalid ``port'' value:" + text};
+        err = {errc::bad_port_spec, "invalid ``port'' value:" + log_line::printable(text)};
         return false;
     }
     const std::string key = port_key(*spec);

@@ -38,6 +38,10 @@ std::string signal_ignored(std::string_view name, std::string_view why);
 std::string exiting();
 std::string stop_server_stopping(pid_t self, pid_t target);
 
+/// `text` with control characters written as `\n`, `\t`, `\xNN`, so an echoed input never
+/// breaks a log line in two.
+std::string printable(std::string_view text);
+
 /// `4720,4750`, or `none` when empty (Server::Starter's list shape).
 std::string pid_list(std::vector<pid_t> pids);
 

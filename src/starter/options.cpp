@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "options.hpp"
 
+#include "log.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -59,7 +61,7 @@ std::string lower(std::string_view s)
 // script written for 0.35 (`--re` for `--restart`) keeps working.
 const option_spec* find_option(std::string_view typed, options_error& err)
 {
-    const std::string name = lower(typed);
+    const std::string name = log_line::printable(lower(typed));
     std::vector<const option_spec*> hits;
     for (const auto& spec : option_table) {
         if (spec.name == name)
@@ -110,7 +112,7 @@ bool apply(options& o, const option_spec& spec, std::string_view value, options_
     if (spec.kind == arg_kind::integer) {
         const auto v = parse_integer(value);
         if (!v) {
-            err.message = "Value \"" + std::string(value) + "\" invalid for option " +
+            err.message = "Value \"" + log_line::printable(value) + "\" invalid for option " +
                           std::string(n) + " (number expected)";
             return false;
         }
@@ -164,15 +166,15 @@ bool apply(options& o, const option_spec& spec, std::string_view value, options_
         else if (v == "notify")
             o.ready_mode = readiness::notify;
         else {
-            err.message =
-                "Value \"" + v + "\" invalid for option readiness (interval or notify expected)";
+            err.message = "Value \"" + log_line::printable(v) +
+                          "\" invalid for option readiness (interval or notify expected)";
             return false;
         }
     } else if (n == "ready-timeout" || n == "shutdown-timeout") {
         const auto t = parse_seconds(v);
         if (!t) {
-            err.message =
-                "Value \"" + v + "\" invalid for option " + std::string(n) + " (seconds expected)";
+            err.message = "Value \"" + log_line::printable(v) + "\" invalid for option " +
+                          std::string(n) + " (seconds expected)";
             return false;
         }
         (n == "ready-timeout" ? o.ready_timeout : o.shutdown_timeout) = *t;

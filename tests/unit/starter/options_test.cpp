@@ -146,6 +146,14 @@ TEST(StarterOptions, LastValueOfAScalarOptionWins)
     EXPECT_EQ(parse_ok({"--dir=/a", "--dir=/b", "x"}).dir, "/b");
 }
 
+TEST(StarterOptions, ErrorsStayOnOneLineWhateverTheInput)
+{
+    // regress: fuzz/corpus/starter_options/newline_in_option_name.bin
+    EXPECT_EQ(parse_error({"--interv\nal", "x"}), "Unknown option: interv\\nal");
+    EXPECT_EQ(parse_error({"--interval=1\t\x01", "x"}),
+              "Value \"1\\t\\x01\" invalid for option interval (number expected)");
+}
+
 TEST(StarterOptions, SingleDashAloneIsAProgramArgument)
 {
     EXPECT_EQ(parse_ok({"x", "-"}).command, (std::vector<std::string>{"x", "-"}));
