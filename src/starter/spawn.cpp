@@ -23,7 +23,6 @@ pid_t spawn_worker(const std::vector<std::string>& argv, const std::vector<std::
     for (const auto& e : env)
         envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
-    const std::string exec_line_head = "failed to exec " + argv.front();
     const std::string chdir_line_head = dir ? "failed to chdir:" + *dir + ":" : std::string();
 
     const pid_t pid = ::fork();
@@ -44,7 +43,7 @@ pid_t spawn_worker(const std::vector<std::string>& argv, const std::vector<std::
     }
     ::execvpe(args[0], args.data(), envp.data());
     const char* why = std::strerror(errno);
-    const std::string line = exec_line_head + why + "\n";
+    const std::string line = log_line::exec_failed(argv.front(), why) + "\n";
     [[maybe_unused]] auto w = ::write(STDERR_FILENO, line.data(), line.size());
     ::_exit(255);
 }
