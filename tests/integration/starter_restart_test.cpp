@@ -260,7 +260,9 @@ TEST_F(StarterRestart, KillOldDelayKeepsTheOldWorkerUntilItEnds)
     s.signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] { return s.logged("sleeping 1 secs before killing old workers"); }))
         << s.log();
-    EXPECT_EQ(status_lines().size(), 2u); // both alive during the delay
+    // both generations are listed during the delay (the line is logged just before the
+    // status file is rewritten, so wait for it)
+    EXPECT_TRUE(wait_until([&] { return status_lines().size() == 2; })) << read_file(status);
     ASSERT_TRUE(status_is_single_generation(2)) << s.log();
     const auto log = s.log();
     EXPECT_LT(log.find("sleeping 1 secs"), log.find("killing old workers"));
