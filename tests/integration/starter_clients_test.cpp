@@ -73,8 +73,10 @@ TEST_F(StarterClients, RestartReturnsOnceTheNewGenerationRunsAlone)
 
 TEST_F(StarterClients, RestartGivesUpAtItsDeadlineWhenTheOldGenerationNeverExits)
 {
+    // --interval=1 on the server: the first worker is up (and ignoring TERM) before it counts
+    // as started; the client's own --interval=0 makes its deadline 3 s.
     process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--pid-file=" + pid,
-               "--status-file=" + status, "--interval=0", "--", worker(), "--ignore-term"},
+               "--status-file=" + status, "--interval=1", "--", worker(), "--ignore-term"},
               dir / "log");
     ASSERT_TRUE(is_up(s)) << s.log();
     process restart({bin("start_server"), "--restart", "--pid-file=" + pid,
