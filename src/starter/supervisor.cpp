@@ -227,6 +227,9 @@ int run_supervisor(const options& opts)
     std::vector<listener_socket> sockets;
     if (auto inherited = systemd_listeners(err)) {
         sockets = std::move(*inherited);
+        if (!opts.ports.empty() || !opts.paths.empty())
+            log_line::write("using the " + std::to_string(sockets.size()) +
+                            " sockets systemd passed (LISTEN_FDS); --port and --path ignored");
     } else if (err) {
         fatal(err.message);
         return exit_setup;
