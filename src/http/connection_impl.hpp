@@ -32,6 +32,16 @@ inline error_code map_parse_error(const error_code& ec) noexcept
     return errc::bad_request;
 }
 
+/// The size of a message's fields as they were on the wire (name, ": ", value, CRLF).
+template <class Fields>
+std::size_t field_bytes(const Fields& fields) noexcept
+{
+    std::size_t n = 0;
+    for (const auto& f : fields)
+        n += f.name_string().size() + f.value().size() + 4;
+    return n;
+}
+
 inline bool is_100_continue(std::string_view v) noexcept
 {
     constexpr std::string_view want = "100-continue";
@@ -178,24 +188,28 @@ boost::asio::awaitable<void> connection<Stream>::serve()
         chunk_ext_bytes_ = 0;
         parser_->on_chunk_header(on_chunk_header_);
 
-        if (auto ec = co_await read_header(header_deadline); ec) {
-            co_await reject(ec);
+        auto header_ec = co_await read_header(header_deadline);
+        if (header_ec) {
+            co_await reject(header_ec);
             co_return;
         }
         if (parser_->get().version() == 11 && !parser_->is_done() &&
             conn_impl::is_100_continue(
                 std::string_view(parser_->get()[boost::beast::http::field::expect]))) {
-            if (co_await write_all("HTTP/1.1 100 Continue\r\n\r\n"))
+            auto write_ec = co_await write_all("HTTP/1.1 100 Continue\r\n\r\n");
+            if (write_ec)
                 co_return;
         }
-        if (auto ec = co_await read_body(); ec) {
-            co_await reject(ec);
+        auto body_ec = co_await read_body();
+        if (body_ec) {
+            co_await reject(body_ec);
             co_return;
         }
 
         request req = parser_->release();
         parser_.reset();
-        if (!co_await respond(req, is_in_grace)) {
+        bool is_keep_alive = co_await respond(req, is_in_grace);
+        if (!is_keep_alive) {
             co_await staged_close();
             co_return;
         }
@@ -254,6 +268,12 @@ connection<Stream>::read_header(clock::time_point deadline)
             auto n = p.put(buf_.data(), ec);
             folds.feed(std::string_view(static_cast<const char*>(buf_.data().data()), n), false);
             buf_.consume(n);
+            if (ec == bhttp::error::bad_version &&
+                has_unsupported_version(
+                    std::string_view(static_cast<const char*>(buf_.data().data()), buf_.size()))) {
+                disarm();
+                co_return errc::unsupported_version;
+            }
             if (ec && ec != bhttp::error::need_more) {
                 disarm();
                 co_return conn_impl::map_parse_error(ec);
@@ -265,10 +285,11 @@ connection<Stream>::read_header(clock::time_point deadline)
             disarm();
             co_return errc::header_too_large;
         }
-        if (auto ec = co_await read_more(); ec) {
+        auto read_ec = co_await read_more();
+        if (read_ec) {
             bool timed_out = is_expired_;
             disarm();
-            co_return timed_out ? boost::system::error_code(errc::header_timeout) : ec;
+            co_return timed_out ? boost::system::error_code(errc::header_timeout) : read_ec;
         }
     }
     disarm();
@@ -302,8 +323,14 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body(
                 disarm();
                 co_return conn_impl::map_parse_error(ec);
             }
-            if (p.is_done())
+            if (p.is_done()) {
+                // trailer fields join the header's: together they are held to the limit
+                if (is_chunked && conn_impl::field_bytes(p.get()) > st_.opts.max_header_bytes) {
+                    disarm();
+                    co_return errc::header_too_large;
+                }
                 break;
+            }
             if (!ec && n > 0)
                 continue;
         }
@@ -312,10 +339,11 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body(
             disarm();
             co_return errc::header_too_large;
         }
-        if (auto ec = co_await read_more(); ec) {
+        auto read_ec = co_await read_more();
+        if (read_ec) {
             bool timed_out = is_expired_;
             disarm();
-            co_return timed_out ? boost::system::error_code(errc::body_timeout) : ec;
+            co_return timed_out ? boost::system::error_code(errc::body_timeout) : read_ec;
         }
     }
     disarm();
@@ -374,7 +402,8 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
         rs.body = "Internal Server Error\n";
         rs.wants_keep_alive = false;
     }
-    if (!co_await finish(rs))
+    bool is_finished = co_await finish(rs);
+    if (!is_finished)
         co_return false;
     st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
     if (is_in_grace)
@@ -404,7 +433,8 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
     rs.body.clear();
     if (out.empty())
         co_return true;
-    co_return !(co_await write_all(out));
+    auto ec = co_await write_all(out);
+    co_return !ec;
 }
 
 template <class Stream>
@@ -428,7 +458,8 @@ boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
     rs.body.clear();
     if (out.empty())
         co_return;
-    if (auto ec = co_await write_all(out); ec)
+    auto ec = co_await write_all(out);
+    if (ec)
         throw boost::system::system_error(ec, "flush");
 }
 
@@ -442,7 +473,9 @@ boost::asio::awaitable<void> connection<Stream>::reject(const boost::system::err
     st_.counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
     st_.report(ec, "request rejected");
     // Nothing after a bad request is parsed: a pipelined request behind it is never served.
-    if (co_await write_all(error_response(status_for(ec), 11))) {
+    const std::string response = error_response(status_for(ec), 11);
+    auto write_ec = co_await write_all(response);
+    if (write_ec) {
         traits::close(stream_);
         co_return;
     }

@@ -107,6 +107,23 @@ boost::system::error_code validate_framing(const bhttp::request_header<>& h)
     return {};
 }
 
+bool has_unsupported_version(std::string_view bytes) noexcept
+{
+    auto lf = bytes.find('\n');
+    if (lf == std::string_view::npos)
+        return false;
+    auto line = bytes.substr(0, lf);
+    if (!line.empty() && line.back() == '\r')
+        line.remove_suffix(1);
+    constexpr std::string_view prefix = " HTTP/";
+    if (line.size() < prefix.size() + 3)
+        return false;
+    auto tail = line.substr(line.size() - prefix.size() - 3);
+    auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+    return tail.substr(0, prefix.size()) == prefix && is_digit(tail[prefix.size()]) &&
+           tail[prefix.size() + 1] == '.' && is_digit(tail[prefix.size() + 2]);
+}
+
 void fold_scanner::feed(std::string_view bytes, bool at_fields) noexcept
 {
     if (at_fields)

@@ -17,6 +17,10 @@ namespace baton::http::detail {
     Returns errc::bad_framing, errc::unsupported_transfer_coding or no error. */
 boost::system::error_code validate_framing(const boost::beast::http::request_header<>& h);
 
+/// True when `start_line` (up to its LF) ends in a well-formed `HTTP/d.d` that Beast refused:
+/// an unsupported version (505) rather than a malformed request (400).
+bool has_unsupported_version(std::string_view start_line) noexcept;
+
 /// Finds obsolete line folding (a header line that starts with SP or HTAB) in raw header
 /// bytes that arrive in pieces.
 class fold_scanner {

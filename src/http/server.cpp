@@ -179,13 +179,7 @@ struct server::impl {
     }
 };
 
-server::server(options opts, handler h)
-    : impl_(std::make_unique<impl>())
-{
-    impl_->state = std::make_unique<detail::server_state>(std::move(opts), std::move(h));
-}
-
-server::server(options opts, blocking_handler h)
+server::server(options opts, detail::handlers h)
     : impl_(std::make_unique<impl>())
 {
     impl_->state = std::make_unique<detail::server_state>(std::move(opts), std::move(h));

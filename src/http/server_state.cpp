@@ -6,16 +6,14 @@
 
 namespace baton::http::detail {
 
-server_state::server_state(options o, handler h)
+server_state::server_state(options o, handlers h)
     : opts(std::move(o))
-    , coroutine_handler(std::move(h))
-{}
-
-server_state::server_state(options o, blocking_handler h)
-    : opts(std::move(o))
-    , plain_handler(std::move(h))
-    , pool_(std::make_unique<boost::asio::thread_pool>(std::max(1U, opts.worker_threads)))
-{}
+    , coroutine_handler(std::move(h.coroutine))
+    , plain_handler(std::move(h.plain))
+{
+    if (!coroutine_handler)
+        pool_ = std::make_unique<boost::asio::thread_pool>(std::max(1U, opts.worker_threads));
+}
 
 server_state::~server_state()
 {

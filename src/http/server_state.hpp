@@ -46,8 +46,7 @@ struct atomic_counters {
 /// The state shared by a server's loops, connections and shutdown().
 class server_state {
 public:
-    server_state(options opts, handler h);
-    server_state(options opts, blocking_handler h);
+    server_state(options opts, handlers h);
     ~server_state();
 
     server_state(const server_state&) = delete;

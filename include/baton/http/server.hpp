@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace baton::http {
@@ -36,11 +37,16 @@ struct server_stats {
     returns once the loops are done. The destructor closes and joins. */
 class server {
 public:
-    /// A server whose requests go to a coroutine handler (run on the event loops).
-    server(options opts, handler h);
+    /** A server whose requests go to `h`: a coroutine handler (returning
+        `boost::asio::awaitable<void>`) runs on the event loops; a plain function runs on the
+        worker pool of `options::worker_threads`. */
+    template <request_handler Handler>
+    server(options opts, Handler&& h)
+        : server(std::move(opts), detail::make_handlers(std::forward<Handler>(h)))
+    {}
 
-    /// A server whose requests go to a plain function (run on the worker pool).
-    server(options opts, blocking_handler h);
+    /// ditto, already sorted.
+    server(options opts, detail::handlers h);
 
     ~server();
 
