@@ -85,6 +85,10 @@ private:
     boost::asio::awaitable<boost::system::error_code> read_more();
     boost::asio::awaitable<boost::system::error_code> write_all(std::string_view data);
 
+    /// Request bytes already received or queued in the kernel: while draining, a pipelined
+    /// batch is answered in full and only its last response carries Connection: close.
+    bool has_pending_request() noexcept;
+
     void arm(clock::time_point deadline, watch w);
     void disarm() noexcept;
 

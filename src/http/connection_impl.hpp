@@ -417,8 +417,9 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
     std::string out;
     if (!rs.is_header_sent) {
         // Step 3: a response whose header is not written yet carries Connection: close
-        // once shutdown began.
-        rs.is_keep_alive = rs.wants_keep_alive && !st_.is_draining();
+        // once shutdown began, unless more pipelined requests are already here (they are
+        // answered too, and the last response carries it).
+        rs.is_keep_alive = rs.wants_keep_alive && (!st_.is_draining() || has_pending_request());
         rs.mode = status_has_body(rs.status) ? body_mode::content_length : body_mode::none;
         append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size());
         rs.is_header_sent = true;
@@ -446,8 +447,8 @@ boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
             rs.mode = body_mode::none;
         else
             rs.mode = rs.version == 11 ? body_mode::chunked : body_mode::close_delimited;
-        rs.is_keep_alive =
-            rs.wants_keep_alive && !st_.is_draining() && rs.mode != body_mode::close_delimited;
+        rs.is_keep_alive = rs.wants_keep_alive && (!st_.is_draining() || has_pending_request()) &&
+                           rs.mode != body_mode::close_delimited;
         append_header(out, rs, rs.mode, rs.is_keep_alive, 0);
         rs.is_header_sent = true;
     }
@@ -506,6 +507,12 @@ boost::asio::awaitable<void> connection<Stream>::staged_close()
     }
     // 3. Close.
     traits::close(stream_);
+}
+
+template <class Stream>
+bool connection<Stream>::has_pending_request() noexcept
+{
+    return buf_.size() > 0 || traits::available(stream_) > 0;
 }
 
 template <class Stream>

@@ -451,9 +451,20 @@ TEST(HttpDrain, AnswersRequestWithConnectionCloseOnceDraining)
 {
     harness h;
     h.state().begin_drain();
-    auto out = h.exchange(std::string(get_a) + std::string(get_b));
-    EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 1U);
+    auto out = h.exchange(get_a);
+    EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0U);
     EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
+    EXPECT_EQ(h.state().counters.served_in_grace.load(), 1U);
+}
+
+TEST(HttpDrain, AnswersWholePipelinedBatchAndClosesAfterTheLast)
+{
+    harness h;
+    h.state().begin_drain();
+    auto out = h.exchange(std::string(get_a) + std::string(get_b) + std::string(get_a));
+    EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 3U);
+    EXPECT_EQ(count(out, "Connection: close\r\n"), 1U);
+    EXPECT_GT(out.find("Connection: close\r\n"), out.rfind("HTTP/1.1 200 OK"));
     EXPECT_EQ(h.state().counters.served_in_grace.load(), 1U);
 }
 
