@@ -1,5 +1,5 @@
 # Thin wrapper: the real work is in CMakePresets.json and scripts/.
-.PHONY: all deps build test demo format format-check clean
+.PHONY: all deps build test demo bench format format-check clean
 
 all: build
 
@@ -21,3 +21,9 @@ format-check:
 
 clean:
 	rm -rf build
+
+demo: deps
+	@bench/seed/demo.sh
+
+bench: deps
+	@bench/seed/run.sh

@@ -33,8 +33,7 @@ enum class errc {
     invalid_key,        ///< a key that cannot be written (contains `;` or `=`)
     not_a_socket,       ///< an inherited descriptor is not a socket (or not open)
     invalid_listen_fds, ///< `LISTEN_FDS` is not a number
-    invalid_address,    ///< an address given to bind() cannot be parsed or resolved
-    bind_failed,        ///< listen_or_inherit() could not create its own socket
+    invalid_address,    ///< an address given to bind_address() cannot be parsed or resolved
 };
 
 /// The error category of `errc` (name "baton.listener").
@@ -43,13 +42,24 @@ const std::error_category& category() noexcept;
 /// Makes `errc` usable as a `std::error_code`.
 std::error_code make_error_code(errc e) noexcept;
 
-/// An error that names the input that caused it, e.g.
-/// `SERVER_STARTER_PORT entry 2 "8080": missing "=FD"`.
+/** An error that names the input that caused it, e.g.
+    `SERVER_STARTER_PORT entry 2 "8080": missing "=FD"`. `code` is an `errc`, or a system
+    error (`errno`) when the kernel refused, e.g. EADDRINUSE from bind(2). */
 struct error {
     std::error_code code;
     std::string message; ///< the full, human-readable message (empty when `code` is 0)
 
     explicit operator bool() const noexcept { return static_cast<bool>(code); }
+};
+
+/// What the throwing overloads throw: `code()` is the error's code, `what()` its message.
+class listener_error : public std::system_error {
+public:
+    explicit listener_error(const error& e);
+    const char* what() const noexcept override;
+
+private:
+    std::string message_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -65,11 +75,11 @@ enum class key_kind {
 
 /// One `KEY=FD` entry of `SERVER_STARTER_PORT`.
 struct port_entry {
-    std::string key;          ///< as written; `format` writes it back verbatim
-    int fd = -1;              ///< the inherited descriptor
+    std::string key; ///< as written; `format` writes it back verbatim
+    int fd = -1;     ///< the inherited descriptor
     key_kind kind = key_kind::port;
-    std::string host;         ///< host_port: the host without brackets
-    std::uint16_t port = 0;   ///< port, host_port: the port number
+    std::string host;       ///< host_port: the host without brackets
+    std::uint16_t port = 0; ///< port, host_port: the port number
 };
 
 /** Parse a defined `SERVER_STARTER_PORT` value. An empty value means "no sockets" and
@@ -77,7 +87,7 @@ struct port_entry {
     `format(parse(x)) == x` for every `x` this accepts. */
 std::vector<port_entry> parse_port_env(std::string_view value, error& err);
 
-/// @throws std::system_error with the message of `error`.
+/// @throws listener_error
 std::vector<port_entry> parse_port_env(std::string_view value);
 
 /// Classify a key as `parse_port_env` does (the `kind`, `host` and `port` of an entry).
@@ -88,7 +98,7 @@ std::error_code classify_key(std::string_view key, port_entry& out) noexcept;
     `;` or `=`, or a negative FD, is `errc::invalid_key` / `errc::invalid_fd`. */
 std::string format_port_env(std::span<const port_entry> entries, error& err);
 
-/// @throws std::system_error
+/// @throws listener_error
 std::string format_port_env(std::span<const port_entry> entries);
 
 /// The key a starter writes for a TCP/UDP address: `PORT` when `host` is empty,
@@ -107,13 +117,13 @@ struct socket_info {
     socket_type type = socket_type::other;
     bool is_listening = false; ///< SO_ACCEPTCONN
     std::uint16_t port = 0;    ///< AF_INET/AF_INET6 only
-    std::string address;       ///< `127.0.0.1:8080`, `[::1]:8080`, `/path`, `@abstract`, `` (unnamed)
+    std::string address; ///< `127.0.0.1:8080`, `[::1]:8080`, `/path`, `@abstract`, `` (unnamed)
 };
 
 /// Inspect `fd`. Fails with `errc::not_a_socket` when `fd` is closed or not a socket.
 socket_info probe_socket(int fd, error& err);
 
-/// @throws std::system_error
+/// @throws listener_error
 socket_info probe_socket(int fd);
 
 // ---------------------------------------------------------------------------------------------
@@ -163,7 +173,7 @@ inherited_sockets from_env(const env_view& env, error& err);
 /// From the process environment.
 inherited_sockets from_env(error& err);
 
-/// @throws std::system_error
+/// @throws listener_error
 inherited_sockets from_env();
 
 /// The generation from `SERVER_STARTER_GENERATION` (1 for the first worker), if set and numeric.
@@ -181,7 +191,7 @@ struct bind_options {
     (unix stream socket; an existing socket file there is replaced, any other file is an error). */
 inherited_socket bind_address(std::string_view address, const bind_options& opts, error& err);
 
-/// @throws std::system_error
+/// @throws listener_error
 inherited_socket bind_address(std::string_view address, const bind_options& opts = {});
 
 /** Inherit the sockets if a starter passed any, otherwise bind `fallback` oneself: the
@@ -190,7 +200,7 @@ inherited_socket bind_address(std::string_view address, const bind_options& opts
 inherited_sockets listen_or_inherit(std::string_view fallback, const bind_options& opts,
                                     error& err);
 
-/// @throws std::system_error
+/// @throws listener_error
 inherited_sockets listen_or_inherit(std::string_view fallback, const bind_options& opts = {});
 
 } // namespace baton::listener
