@@ -4,6 +4,7 @@
 #include "tcp_traits.hpp"
 
 #include <baton/http/server.hpp>
+#include <baton/listener.hpp>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -235,6 +236,13 @@ void server::listen(std::string_view host, std::uint16_t port)
                                                    std::string(host) + ":" + std::to_string(port));
     }
     add_listener(fd);
+}
+
+void server::listen_or_inherit(std::string_view fallback)
+{
+    auto sockets = baton::listener::listen_or_inherit(fallback);
+    for (const auto& sock : sockets.sockets)
+        add_listener(sock.fd);
 }
 
 std::vector<std::uint16_t> server::local_ports() const

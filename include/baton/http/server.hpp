@@ -67,6 +67,11 @@ public:
         @throws boost::system::system_error */
     void listen(std::string_view host, std::uint16_t port);
 
+    /** Serve the sockets a starter handed down (SERVER_STARTER_PORT or systemd's LISTEN_FDS,
+        through baton::listener), or bind `fallback` (`PORT`, `HOST:PORT`, `[V6]:PORT`) when
+        run without one. Before start(). @throws std::system_error */
+    void listen_or_inherit(std::string_view fallback);
+
     /// The local ports of the listeners, in the order they were added.
     std::vector<std::uint16_t> local_ports() const;
 
