@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // baton::http::server on loopback: the graceful shutdown cases of issue 5, the limits that
 // need real sockets (408, 431, 503, an early 413 read in full) and a shared listener.
+#include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 #include <baton/http/sleep.hpp>
 
@@ -10,6 +11,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -528,6 +531,43 @@ TEST(HttpServer, RunsBlockingHandlersConcurrentlyOffTheEventLoop)
     }
     EXPECT_EQ(peak.load(), 4) << "the four ran at the same time on the pool";
     EXPECT_FALSE(s.shutdown(10s));
+}
+
+TEST(HttpServe, ReportsReadyThenDrainsOnSigterm)
+{
+    baton::http::server s(fixture::defaults(),
+                          [](const request&, response_writer& w) -> asio::awaitable<void> {
+                              w.write("served");
+                              co_return;
+                          });
+    s.listen("127.0.0.1", 0);
+    std::atomic<bool> is_ready{false};
+    std::atomic<bool> is_stopping{false};
+    std::atomic<bool> has_returned{false};
+    baton::http::serve_options o;
+    o.drain_timeout = 5s;
+    o.on_ready = [&] { is_ready = true; };
+    o.on_stopping = [&] { is_stopping = true; };
+    boost::system::error_code result = baton::http::errc::not_started;
+    std::thread runner([&] {
+        result = baton::http::serve_until_signal(s, o);
+        has_returned = true;
+    });
+    ASSERT_TRUE(wait_until([&] { return is_ready.load(); }));
+    {
+        client c(s.local_ports().at(0));
+        ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        auto r = c.read_response();
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->body, "served");
+    }
+    EXPECT_FALSE(has_returned.load());
+    // SIGTERM to the thread that waits for it (the test's other threads do not block it).
+    ASSERT_EQ(pthread_kill(runner.native_handle(), SIGTERM), 0);
+    EXPECT_TRUE(wait_until([&] { return has_returned.load(); }));
+    runner.join();
+    EXPECT_TRUE(is_stopping.load());
+    EXPECT_FALSE(result) << result.message();
 }
 
 } // namespace
