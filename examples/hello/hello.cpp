@@ -22,8 +22,13 @@ int main(int argc, char** argv)
         else
             address = arg;
     }
+    baton::http::options opts;
+    opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
+        std::fprintf(stderr, "hello: %.*s: %s\n", static_cast<int>(what.size()), what.data(),
+                     ec.message().c_str());
+    };
     baton::http::server server(
-        {},
+        opts,
         [is_flushing](const baton::http::request&,
                       baton::http::response_writer& w) -> boost::asio::awaitable<void> {
             w.write("Hello, ");

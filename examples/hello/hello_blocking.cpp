@@ -13,6 +13,10 @@ int main(int argc, char** argv)
     using namespace std::chrono_literals;
     baton::http::options opts;
     opts.worker_threads = 1000;
+    opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
+        std::fprintf(stderr, "hello_blocking: %.*s: %s\n", static_cast<int>(what.size()),
+                     what.data(), ec.message().c_str());
+    };
     baton::http::server server(opts,
                                [](const baton::http::request&, baton::http::response_writer& w) {
                                    w.write("Hello, ");

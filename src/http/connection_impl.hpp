@@ -154,9 +154,10 @@ connection<Stream>::write_all(std::string_view data)
     disarm();
     if (ec) {
         is_broken_ = true;
-        if (timed_out)
+        if (timed_out) {
             ec = errc::write_timeout;
-        st_.report(ec, "writing a response");
+            st_.report(ec, "writing a response"); // a client gone away is not worth a line
+        }
     }
     co_return ec;
 }
