@@ -136,8 +136,8 @@ struct server::impl {
     std::vector<std::function<void()>> on_shutdown;
     std::list<loop> loops;
     std::mutex m;
+    std::mutex join_m;
     bool is_started = false;
-    bool is_joined = false;
     bool is_released = false;
 
     ~impl()
@@ -162,8 +162,6 @@ struct server::impl {
     template <class Fn>
     void on_every_loop(Fn fn, std::chrono::steady_clock::time_point deadline)
     {
-        std::mutex done_m;
-        std::condition_variable done_cv;
         auto pending = std::make_shared<std::size_t>(loops.size());
         auto shared_m = std::make_shared<std::mutex>();
         auto shared_cv = std::make_shared<std::condition_variable>();
@@ -297,7 +295,13 @@ void server::start()
 
 void server::join()
 {
-    std::lock_guard lock(impl_->m);
+    // Not under impl_->m: shutdown() and close() must stay callable while a thread joins.
+    std::lock_guard lock(impl_->join_m);
+    {
+        std::lock_guard started(impl_->m);
+        if (!impl_->is_started)
+            return;
+    }
     for (auto& l : impl_->loops)
         if (l.thread.joinable())
             l.thread.join();

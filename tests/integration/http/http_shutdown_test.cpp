@@ -372,6 +372,29 @@ TEST(HttpShutdown, ReturnsAtOnceWhenNoConnectionIsOpen)
     EXPECT_LT(clock_type::now() - started, 5s);
 }
 
+TEST(HttpShutdown, RunReturnsNormallyWhenAnotherThreadShutsDown)
+{
+    baton::http::server s(fixture::defaults(),
+                          [](const request&, response_writer& w) -> asio::awaitable<void> {
+                              w.write("x");
+                              co_return;
+                          });
+    s.listen("127.0.0.1", 0);
+    std::atomic<bool> has_returned{false};
+    std::thread runner([&] {
+        s.run();
+        has_returned = true;
+    });
+    {
+        client c(s.local_ports().at(0));
+        ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        ASSERT_TRUE(c.read_response());
+    }
+    EXPECT_FALSE(s.shutdown(10s));
+    EXPECT_TRUE(wait_until([&] { return has_returned.load(); }));
+    runner.join();
+}
+
 TEST(HttpShutdown, ClosesSilentIdleConnectionAfterGrace)
 {
     auto o = fixture::defaults();
