@@ -1,1 +1,348 @@
 // SPDX-License-Identifier: MIT
+#include <baton/notify.hpp>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <span>
+#include <string>
+
+namespace baton::notify {
+namespace {
+
+class category_impl final : public std::error_category {
+public:
+    const char* name() const noexcept override { return "baton.notify"; }
+
+    std::string message(int ev) const override
+    {
+        switch (static_cast<errc>(ev)) {
+        case errc::invalid_socket_address:
+            return "the notify socket address is neither an absolute path nor an @abstract "
+                   "name; set NOTIFY_SOCKET to one (or unset it)";
+        case errc::send_failed:
+            return "the notification could not be sent: is the receiver (systemd, "
+                   "start_server) still bound at the notify socket address, and may this "
+                   "process write to it?";
+        case errc::socket_address_too_long:
+            return "the notify socket address does not fit a unix socket address (at most "
+                   "107 bytes); use a shorter path or name";
+        case errc::unsupported_socket_address:
+            return "the notify socket address is an AF_VSOCK address (vsock:CID:PORT), which "
+                   "baton::notify does not support; use a unix socket path or @name";
+        case errc::socket_failed:
+            return "no unix datagram socket could be created to send the notification (too "
+                   "many open files?)";
+        case errc::invalid_state:
+            return "the notification is empty, contains a NUL byte, or a status text contains "
+                   "a newline; send newline-separated KEY=VALUE lines";
+        }
+        return "unknown baton.notify error " + std::to_string(ev);
+    }
+};
+
+const category_impl the_category;
+
+/// Seconds a send may block on a receiver whose queue is full.
+constexpr time_t send_timeout_seconds = 5;
+
+/// What went wrong, with the errno behind it (0 if none) for the throwing overloads.
+struct outcome {
+    errc code{};
+    int sys_errno = 0;
+
+    explicit operator bool() const noexcept { return code != errc{}; }
+};
+
+struct unix_address {
+    sockaddr_un sa{};
+    socklen_t length = 0;
+};
+
+/// Parse `NOTIFY_SOCKET` syntax: `/absolute/path` or `@abstract` (no trailing NUL counted).
+errc parse_address(std::string_view text, unix_address& out) noexcept
+{
+    constexpr std::size_t capacity = sizeof(out.sa.sun_path);
+    constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
+    if (text.starts_with("vsock:") || text.starts_with("vsock-"))
+        return errc::unsupported_socket_address;
+    if (text.empty() || text.find('\0') != std::string_view::npos)
+        return errc::invalid_socket_address;
+    out.sa.sun_family = AF_UNIX;
+    if (text.front() == '@') {
+        const std::string_view name = text.substr(1);
+        if (name.empty())
+            return errc::invalid_socket_address;
+        if (name.size() > capacity - 1)
+            return errc::socket_address_too_long;
+        out.sa.sun_path[0] = '\0';
+        std::memcpy(out.sa.sun_path + 1, name.data(), name.size());
+        out.length = static_cast<socklen_t>(path_offset + 1 + name.size());
+        return errc{};
+    }
+    if (text.front() != '/')
+        return errc::invalid_socket_address;
+    if (text.size() > capacity - 1) // room for the terminating NUL
+        return errc::socket_address_too_long;
+    std::memcpy(out.sa.sun_path, text.data(), text.size());
+    out.sa.sun_path[text.size()] = '\0';
+    out.length = static_cast<socklen_t>(path_offset + text.size() + 1);
+    return errc{};
+}
+
+/// Closes a descriptor on scope exit.
+struct fd_closer {
+    int fd;
+
+    explicit fd_closer(int f) noexcept
+        : fd(f)
+    {}
+
+    fd_closer(const fd_closer&) = delete;
+    fd_closer& operator=(const fd_closer&) = delete;
+
+    ~fd_closer() { ::close(fd); }
+};
+
+/// The message's length, or 0 when it is empty or has a NUL (systemd drops such a message
+/// silently; we say so instead).
+std::size_t checked_length(std::span<const std::string_view> parts) noexcept
+{
+    std::size_t total = 0;
+    for (const std::string_view part : parts) {
+        if (part.find('\0') != std::string_view::npos)
+            return 0;
+        total += part.size();
+    }
+    return total;
+}
+
+/// Send the concatenation of `parts` as one datagram to `address`.
+outcome send_parts(std::string_view address, std::span<const std::string_view> parts) noexcept
+{
+    const std::size_t total = checked_length(parts);
+    std::array<iovec, 4> iov{};
+    if (total == 0 || parts.size() > iov.size())
+        return {errc::invalid_state};
+
+    unix_address to;
+    if (const errc e = parse_address(address, to); e != errc{})
+        return {e};
+
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return {errc::socket_failed, errno};
+    const fd_closer closer{fd};
+
+    // Bound the wait on a full receive queue (a stopped receiver must not hang us forever).
+    const timeval timeout{send_timeout_seconds, 0};
+    (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+
+    std::size_t count = 0;
+    for (const std::string_view part : parts) {
+        if (part.empty())
+            continue;
+        // iovec's base is non-const by POSIX's signature; sendmsg only reads it.
+        iov[count].iov_base = const_cast<char*>(part.data());
+        iov[count].iov_len = part.size();
+        ++count;
+    }
+    msghdr msg{};
+    msg.msg_name = &to.sa;
+    msg.msg_namelen = to.length;
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = count;
+
+    ssize_t sent = 0;
+    do {
+        sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0)
+        return {errc::send_failed, errno};
+    if (static_cast<std::size_t>(sent) != total) // a datagram goes whole or not at all
+        return {errc::send_failed, EMSGSIZE};
+    return {};
+}
+
+/// The address `send` uses: `NOTIFY_SOCKET`, or empty when unset.
+std::string_view env_address() noexcept
+{
+    const char* value = std::getenv("NOTIFY_SOCKET");
+    return value != nullptr ? std::string_view{value} : std::string_view{};
+}
+
+outcome send_env(std::span<const std::string_view> parts) noexcept
+{
+    // A bad message is a bug whether or not anyone listens: report it in both cases.
+    if (checked_length(parts) == 0)
+        return {errc::invalid_state};
+    const std::string_view address = env_address();
+    if (address.empty())
+        return {};
+    return send_parts(address, parts);
+}
+
+void assign(std::error_code& ec, outcome o) noexcept
+{
+    if (o)
+        ec = make_error_code(o.code);
+    else
+        ec.clear();
+}
+
+[[noreturn]] void throw_outcome(std::string_view what, std::string_view address, outcome o)
+{
+    std::string context{what};
+    if (!address.empty()) {
+        context += " to notify socket \"";
+        context += address;
+        context += '"';
+    }
+    if (o.sys_errno != 0) {
+        context += " (";
+        context += std::generic_category().message(o.sys_errno);
+        context += ')';
+    }
+    throw std::system_error(make_error_code(o.code), context);
+}
+
+/// Throwing form of a send to `NOTIFY_SOCKET`.
+void send_env_or_throw(std::string_view what, std::span<const std::string_view> parts)
+{
+    if (const outcome o = send_env(parts))
+        throw_outcome(what, env_address(), o);
+}
+
+/// `RELOADING=1\nMONOTONIC_USEC=<now>`, formatted without allocating.
+struct reloading_message {
+    std::array<char, 64> buffer{};
+    std::string_view text;
+
+    reloading_message() noexcept
+    {
+        timespec now{};
+        (void)::clock_gettime(CLOCK_MONOTONIC, &now);
+        const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000U +
+                          static_cast<std::uint64_t>(now.tv_nsec) / 1'000U;
+        constexpr std::string_view prefix = "RELOADING=1\nMONOTONIC_USEC=";
+        std::memcpy(buffer.data(), prefix.data(), prefix.size());
+        char* const first = buffer.data() + prefix.size();
+        const char* const end = std::to_chars(first, buffer.data() + buffer.size(), usec).ptr;
+        text = std::string_view{buffer.data(), static_cast<std::size_t>(end - buffer.data())};
+    }
+};
+
+outcome status_parts(std::string_view text, std::array<std::string_view, 2>& parts) noexcept
+{
+    if (text.find('\n') != std::string_view::npos)
+        return {errc::invalid_state};
+    parts = {"STATUS=", text};
+    return {};
+}
+
+} // namespace
+
+const std::error_category& category() noexcept
+{
+    return the_category;
+}
+
+std::error_code make_error_code(errc e) noexcept
+{
+    return {static_cast<int>(e), the_category};
+}
+
+bool is_enabled() noexcept
+{
+    return !env_address().empty();
+}
+
+void send(std::string_view state, std::error_code& ec) noexcept
+{
+    const std::array parts{state};
+    assign(ec, send_env(parts));
+}
+
+void send(std::string_view state)
+{
+    const std::array parts{state};
+    send_env_or_throw("sending a notification", parts);
+}
+
+void send_to(std::string_view socket_address, std::string_view state, std::error_code& ec) noexcept
+{
+    const std::array parts{state};
+    assign(ec, send_parts(socket_address, parts));
+}
+
+void send_to(std::string_view socket_address, std::string_view state)
+{
+    const std::array parts{state};
+    if (const outcome o = send_parts(socket_address, parts))
+        throw_outcome("sending a notification", socket_address, o);
+}
+
+void ready(std::error_code& ec) noexcept
+{
+    send("READY=1", ec);
+}
+
+void ready()
+{
+    const std::array<std::string_view, 1> parts{"READY=1"};
+    send_env_or_throw("sending READY=1", parts);
+}
+
+void stopping(std::error_code& ec) noexcept
+{
+    send("STOPPING=1", ec);
+}
+
+void stopping()
+{
+    const std::array<std::string_view, 1> parts{"STOPPING=1"};
+    send_env_or_throw("sending STOPPING=1", parts);
+}
+
+void reloading(std::error_code& ec) noexcept
+{
+    const reloading_message message;
+    send(message.text, ec);
+}
+
+void reloading()
+{
+    const reloading_message message;
+    const std::array parts{message.text};
+    send_env_or_throw("sending RELOADING=1", parts);
+}
+
+void status(std::string_view text, std::error_code& ec) noexcept
+{
+    std::array<std::string_view, 2> parts{};
+    if (const outcome o = status_parts(text, parts)) {
+        assign(ec, o);
+        return;
+    }
+    assign(ec, send_env(parts));
+}
+
+void status(std::string_view text)
+{
+    std::array<std::string_view, 2> parts{};
+    if (const outcome o = status_parts(text, parts))
+        throw_outcome("sending STATUS=", env_address(), o);
+    send_env_or_throw("sending STATUS=", parts);
+}
+
+} // namespace baton::notify
