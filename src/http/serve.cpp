@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include <baton/http/serve.hpp>
+#include <baton/notify.hpp>
 
 #include <pthread.h>
 #include <signal.h>
@@ -17,15 +18,20 @@ boost::system::error_code serve_until_signal(server& s, const serve_options& opt
     sigset_t previous;
     pthread_sigmask(SIG_BLOCK, &stop_signals, &previous);
 
-    s.start(); // the loop and pool threads inherit the blocked signals
+    s.start();               // the loop and pool threads inherit the blocked signals
+    std::error_code ignored; // without NOTIFY_SOCKET, notify is a no-op
     if (opts.on_ready)
         opts.on_ready();
+    else
+        baton::notify::ready(ignored);
 
     int signal_number = 0;
     while (sigwait(&stop_signals, &signal_number) != 0) {
     }
     if (opts.on_stopping)
         opts.on_stopping();
+    else
+        baton::notify::stopping(ignored);
 
     auto ec = s.shutdown(opts.drain_timeout);
     if (ec)

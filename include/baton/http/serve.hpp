@@ -16,9 +16,10 @@ namespace baton::http {
 struct serve_options {
     /// The deadline given to shutdown() once a signal arrived.
     std::chrono::milliseconds drain_timeout{30'000};
-    /// Called once the server accepts (the default sends READY=1 through baton::notify).
+    /// Called once the server accepts; empty: READY=1 through baton::notify (a no-op
+    /// without NOTIFY_SOCKET).
     std::function<void()> on_ready;
-    /// Called when the signal arrived, before the drain (the default sends STOPPING=1).
+    /// Called when the signal arrived, before the drain; empty: STOPPING=1.
     std::function<void()> on_stopping;
 };
 
