@@ -21,6 +21,9 @@ using error_code = boost::system::error_code;
 
 inline constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 inline constexpr std::size_t read_chunk = 16 * 1024;
+/// An idle connection waits with a small buffer: 1000 idle keep-alive clients must not
+/// hold 16 MiB. Most requests fit; bigger ones grow the buffer while they are read.
+inline constexpr std::size_t idle_read_chunk = 1024;
 
 /// Beast's parse errors in baton's terms.
 inline error_code map_parse_error(const error_code& ec) noexcept
@@ -132,10 +135,10 @@ boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection>
 }
 
 template <class Stream>
-boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more()
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(std::size_t chunk)
 {
-    auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::read_chunk),
-                                                    conn_impl::tuple_awaitable);
+    auto [ec, n] =
+        co_await stream_.async_read_some(buf_.prepare(chunk), conn_impl::tuple_awaitable);
     buf_.commit(n);
     co_return ec;
 }
@@ -228,7 +231,9 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
         arm(accepted_at_ + st_.opts.header_timeout, watch::header);
     else
         arm(now + st_.opts.idle_timeout, watch::idle);
-    auto ec = co_await read_more();
+    if (buf_.capacity() > conn_impl::idle_read_chunk)
+        buf_.shrink_to_fit(); // empty here: gives the memory back
+    auto ec = co_await read_more(conn_impl::idle_read_chunk);
     bool timed_out = is_expired_;
     auto w = watch_;
     disarm();
