@@ -340,6 +340,44 @@ TEST(HttpLimits, SlowHeaderClientGets408)
     EXPECT_TRUE(ends_with_clean_close(c));
 }
 
+TEST(HttpLimits, SlowBodyClientGets408)
+{
+    auto o = fixture::defaults();
+    o.body_timeout = 200ms;
+    fixture f(o);
+    auto c = connect(f.port);
+    ASSERT_FALSE(c.send("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.status, 408);
+    EXPECT_EQ(f.entered.load(), 0);
+}
+
+TEST(HttpLimits, ClientThatDoesNotReadIsCutAfterWriteTimeout)
+{
+    std::atomic<int> write_timeouts{0};
+    auto o = fixture::defaults();
+    o.write_timeout = 200ms;
+    o.linger_timeout = 100ms;
+    o.on_error = [&](const boost::system::error_code& ec, std::string_view) {
+        if (ec == baton::http::errc::write_timeout)
+            write_timeouts.fetch_add(1);
+    };
+    baton::http::server s(o, [](const request&, response_writer& w) -> asio::awaitable<void> {
+        w.write(std::string(64 * 1024 * 1024, 'w')); // far more than the socket buffers hold
+        co_return;
+    });
+    s.listen("127.0.0.1", 0);
+    s.start();
+    auto c = connect(s.local_ports().at(0));
+    int small_buffer = 4096; // the kernel's minimum-ish: the server's write stalls sooner
+    ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small_buffer, sizeof small_buffer);
+    ASSERT_FALSE(c.send(get_a)); // and never read
+    EXPECT_TRUE(wait_until([&] { return write_timeouts.load() == 1; }, 5s));
+    EXPECT_TRUE(wait_until([&] { return s.stats().open_connections == 0; }, 5s));
+    EXPECT_EQ(s.stats().requests_served, 0U);
+}
+
 TEST(HttpLimits, OversizedHeaderGets431AndFullResponse)
 {
     auto o = fixture::defaults();

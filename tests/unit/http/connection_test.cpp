@@ -398,6 +398,17 @@ TEST(HttpConnection, ClosesConnectionWhoseHeaderNeverCompletes)
     EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "the watchdog ended it";
 }
 
+TEST(HttpConnection, ClosesConnectionWhoseBodyNeverCompletes)
+{
+    auto o = harness::small_limits();
+    o.body_timeout = 50ms;
+    harness h(o);
+    auto started = std::chrono::steady_clock::now();
+    h.exchange("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", 0, false);
+    EXPECT_EQ(h.calls(), 0);
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 4s) << "the watchdog ended it";
+}
+
 TEST(HttpConnection, ClosesIdleKeepAliveConnectionAfterIdleTimeout)
 {
     auto o = harness::small_limits();
