@@ -81,6 +81,7 @@ private:
     boost::asio::awaitable<bool> respond(const request& req, bool is_in_grace);
     boost::asio::awaitable<bool> finish(response_state& rs);
     boost::asio::awaitable<void> reject(const boost::system::error_code& ec);
+    boost::asio::awaitable<void> answer_and_close(boost::beast::http::status s);
     boost::asio::awaitable<void> staged_close();
     boost::asio::awaitable<boost::system::error_code> read_more(std::size_t chunk = 16 * 1024);
     boost::asio::awaitable<boost::system::error_code> write_all(std::string_view data);

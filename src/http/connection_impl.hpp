@@ -197,6 +197,15 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             co_await reject(header_ec);
             co_return;
         }
+        if (st_.opts.admit) {
+            auto verdict = st_.opts.admit(parser_->get().base());
+            if (verdict != boost::beast::http::status::unknown) {
+                // answered from the header alone: the body is never read
+                st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
+                co_await answer_and_close(verdict);
+                co_return;
+            }
+        }
         if (parser_->get().version() == 11 && !parser_->is_done() &&
             conn_impl::is_100_continue(
                 std::string_view(parser_->get()[boost::beast::http::field::expect]))) {
@@ -479,8 +488,16 @@ boost::asio::awaitable<void> connection<Stream>::reject(const boost::system::err
     }
     st_.counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
     st_.report(ec, "request rejected");
-    // Nothing after a bad request is parsed: a pipelined request behind it is never served.
-    const std::string response = error_response(status_for(ec), 11);
+    co_await answer_and_close(status_for(ec));
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::answer_and_close(boost::beast::http::status s)
+{
+    // Nothing after this request is parsed: a pipelined request behind it is never served,
+    // and its unread body is read and discarded by the staged close, so the client that
+    // keeps sending it still reads this answer (no reset).
+    const std::string response = error_response(s, 11);
     auto write_ec = co_await write_all(response);
     if (write_ec) {
         traits::close(stream_);

@@ -3,6 +3,8 @@
 
 // Runtime options of baton::http::server: limits, timeouts and callbacks, with safe defaults.
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -41,6 +43,13 @@ struct options {
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     /// Open connections; beyond it a new connection gets 503 and a close.
     std::size_t max_connections = 10'000;
+
+    /** Called on the event loop with each request's header, before its body is read (and
+        before `100 Continue`): return a status (say 401) to answer at once with
+        `Connection: close` and never read the body, or `status::unknown` to go on to the
+        handler. Must not block. */
+    std::function<boost::beast::http::status(const boost::beast::http::request_header<>& header)>
+        admit;
 
     /// Called (from any thread) for every error the server handles on its own: bad requests,
     /// timeouts, handler exceptions, accept failures. `what` says where.

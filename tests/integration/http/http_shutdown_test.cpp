@@ -410,6 +410,27 @@ TEST(HttpLimits, LargePostAnsweredEarlyIsReadInFullNotReset)
     EXPECT_EQ(f.entered.load(), 0);
 }
 
+TEST(HttpLimits, LargePostAnsweredEarlyWith401IsReadInFullNotReset)
+{
+    auto o = fixture::defaults();
+    o.admit = [](const bhttp::request_header<>& h) {
+        return h.count(bhttp::field::authorization) == 0 ? bhttp::status::unauthorized
+                                                         : bhttp::status::unknown;
+    };
+    fixture f(o);
+    auto c = connect(f.port);
+    const std::size_t size = 512 * 1024;
+    ASSERT_FALSE(c.send("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                        std::to_string(size) + "\r\n\r\n"));
+    ASSERT_FALSE(c.send(std::string(size, 'p')));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.status, 401);
+    EXPECT_TRUE(r.response.is_connection_close());
+    EXPECT_TRUE(ends_with_clean_close(c));
+    EXPECT_EQ(f.entered.load(), 0) << "the handler never saw it";
+}
+
 TEST(HttpLimits, ConnectionBeyondMaxGets503)
 {
     auto o = fixture::defaults();

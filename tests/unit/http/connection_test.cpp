@@ -255,6 +255,22 @@ TEST(HttpConnection, OmitsBodyAndLengthFor204)
     EXPECT_EQ(out, "HTTP/1.1 204 No Content\r\n\r\n");
 }
 
+TEST(HttpConnection, AnswersFromHeaderAloneWhenAdmitSaysSoWithout100Continue)
+{
+    auto o = harness::small_limits();
+    o.admit = [](const bhttp::request_header<>& h) {
+        return h.target() == "/private" ? bhttp::status::unauthorized : bhttp::status::unknown;
+    };
+    harness h(o);
+    auto out = h.exchange("POST /private HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                          "Content-Length: 3\r\n\r\nabc" +
+                          std::string(get_b));
+    EXPECT_EQ(out.rfind("HTTP/1.1 401 Unauthorized\r\n", 0), 0U) << out;
+    EXPECT_EQ(out.find("100 Continue"), std::string::npos);
+    EXPECT_EQ(count(out, "HTTP/1.1"), 1U);
+    EXPECT_EQ(h.calls(), 0);
+}
+
 TEST(HttpConnection, TurnsHandlerExceptionInto500AndClose)
 {
     std::atomic<int> errors{0};
