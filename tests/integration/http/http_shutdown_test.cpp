@@ -18,12 +18,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <future>
 #include <optional>
 #include <string>
@@ -527,6 +529,43 @@ TEST(HttpServe, ReportsReadyThenDrainsOnSigterm)
     runner.join();
     EXPECT_TRUE(is_stopping.load());
     EXPECT_FALSE(result) << result.message();
+}
+
+TEST(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
+{
+    if (!std::filesystem::exists(bin_dir() / "hello"))
+        GTEST_SKIP() << "examples not built (BATON_BUILD_EXAMPLES=OFF)";
+    const tcp_listener listener = listen_tcp();
+    const std::string notify_address = unique_abstract_name();
+    const unique_fd notify = bind_unix_datagram(notify_address);
+    child_options o;
+    o.argv = {fixture_program("hello").string()};
+    o.env = {{"SERVER_STARTER_PORT", listener.key() + "=" + std::to_string(listener.fd.get())},
+             {"NOTIFY_SOCKET", notify_address},
+             {"LISTEN_FDS", std::nullopt},
+             {"LISTEN_PID", std::nullopt}};
+    o.inherit_fds = {listener.fd.get()};
+    child_process hello(std::move(o));
+
+    std::string message;
+    ASSERT_TRUE(receive_datagram(notify.get(), message)) << hello.output();
+    EXPECT_EQ(message, "READY=1");
+    auto c = connect(listener.port);
+    ASSERT_FALSE(c.send(get_a));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.framing, body_framing::chunked);
+    EXPECT_EQ(r.response.body, "Hello, baton!\n");
+    EXPECT_FALSE(r.response.is_connection_close());
+
+    // The keep-alive connection stays idle through the drain: closed after the grace, cleanly.
+    ASSERT_TRUE(hello.signal(SIGTERM));
+    ASSERT_TRUE(receive_datagram(notify.get(), message));
+    EXPECT_EQ(message, "STOPPING=1");
+    EXPECT_TRUE(ends_with_clean_close(c));
+    auto status = hello.wait_for_exit(5s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
 }
 
 } // namespace
