@@ -44,7 +44,7 @@ public:
         case errc::write_timeout:
             return "client did not read the response within write_timeout";
         case errc::unsupported_listener:
-            return "listening socket is not a TCP (IPv4/IPv6) stream listener";
+            return "socket is not a listening TCP (IPv4/IPv6) or unix stream socket";
         case errc::not_started:
             return "server has no listener or was not started";
         }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "connection.hpp"
 #include "server_state.hpp"
-#include "tcp_traits.hpp"
+#include "socket_traits.hpp"
 
 #include <baton/http/server.hpp>
 #include <baton/listener.hpp>
@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -25,11 +26,13 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 namespace baton::http {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+using unix_stream = asio::local::stream_protocol;
 using error_code = boost::system::error_code;
 
 namespace {
@@ -40,12 +43,24 @@ struct loop {
     asio::io_context ioc{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::list<tcp::acceptor> acceptors;
+    std::list<unix_stream::acceptor> unix_acceptors;
+
+    /// Close this loop's copies of the listeners (close(2), never shutdown(2)).
+    void close_acceptors() noexcept
+    {
+        error_code ignored;
+        for (auto& a : acceptors)
+            a.close(ignored);
+        for (auto& a : unix_acceptors)
+            a.close(ignored);
+    }
+
     std::thread thread;
 };
 
 struct listener_fd {
     int fd = -1;
-    tcp protocol = tcp::v4();
+    int family = AF_INET;
     std::uint16_t port = 0;
 };
 
@@ -58,7 +73,8 @@ bool is_resource_error(const error_code& ec) noexcept
 }
 
 /// Beyond max_connections: a 503 and a close, so descriptors are never exhausted.
-asio::awaitable<void> refuse(tcp::socket sock)
+template <class Socket>
+asio::awaitable<void> refuse(Socket sock)
 {
     static constexpr std::string_view response = "HTTP/1.1 503 Service Unavailable\r\n"
                                                  "Content-Length: 0\r\nConnection: close\r\n\r\n";
@@ -66,12 +82,13 @@ asio::awaitable<void> refuse(tcp::socket sock)
     sock.non_blocking(true, ec);
     if (!ec)
         asio::write(sock, asio::buffer(response), ec); // tiny: fits the socket buffer or fails
-    sock.shutdown(tcp::socket::shutdown_send, ec);
+    sock.shutdown(Socket::shutdown_send, ec);
     sock.close(ec);
     co_return;
 }
 
-asio::awaitable<void> accept_loop(detail::server_state& st, loop& l, tcp::acceptor& a)
+template <class Acceptor>
+asio::awaitable<void> accept_loop(detail::server_state& st, loop& l, Acceptor& a)
 {
     for (;;) {
         auto [ec, sock] = co_await a.async_accept(tuple_awaitable);
@@ -86,15 +103,18 @@ asio::awaitable<void> accept_loop(detail::server_state& st, loop& l, tcp::accept
             }
             continue;
         }
-        error_code ignored;
-        sock.set_option(tcp::no_delay(true), ignored);
+        using socket_type = typename Acceptor::protocol_type::socket;
+        if constexpr (std::is_same_v<socket_type, tcp::socket>) {
+            error_code ignored;
+            sock.set_option(tcp::no_delay(true), ignored);
+        }
         if (!st.claim_connection()) {
             st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
             st.report(errc::too_many_connections, "accept");
             asio::co_spawn(a.get_executor(), refuse(std::move(sock)), asio::detached);
             continue;
         }
-        using conn = detail::connection<tcp::socket>;
+        using conn = detail::connection<socket_type>;
         conn::start(std::make_shared<conn>(st, std::move(sock), &l.conns));
     }
 }
@@ -116,13 +136,12 @@ listener_fd probe_listener(int fd, error_code& ec) noexcept
         ec = errc::unsupported_listener;
         return out;
     }
+    out.family = ss.ss_family;
     if (ss.ss_family == AF_INET) {
-        out.protocol = tcp::v4();
         out.port = ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
     } else if (ss.ss_family == AF_INET6) {
-        out.protocol = tcp::v6();
         out.port = ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
-    } else {
+    } else if (ss.ss_family != AF_UNIX) {
         ec = errc::unsupported_listener;
     }
     return out;
@@ -277,15 +296,24 @@ void server::start()
             int fd = i == 0 ? lf.fd : ::fcntl(lf.fd, F_DUPFD_CLOEXEC, 0);
             if (fd < 0)
                 continue;
-            auto& a = l.acceptors.emplace_back(l.ioc);
             error_code ec;
-            a.assign(lf.protocol, fd, ec);
-            if (ec) {
-                ::close(fd);
-                l.acceptors.pop_back();
-                continue;
+            if (lf.family == AF_UNIX) {
+                auto& a = l.unix_acceptors.emplace_back(l.ioc);
+                a.assign(unix_stream(), fd, ec);
+                if (!ec)
+                    asio::co_spawn(l.ioc, accept_loop(st, l, a), asio::detached);
+                else
+                    l.unix_acceptors.pop_back();
+            } else {
+                auto& a = l.acceptors.emplace_back(l.ioc);
+                a.assign(lf.family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
+                if (!ec)
+                    asio::co_spawn(l.ioc, accept_loop(st, l, a), asio::detached);
+                else
+                    l.acceptors.pop_back();
             }
-            asio::co_spawn(l.ioc, accept_loop(st, l, a), asio::detached);
+            if (ec)
+                ::close(fd);
         }
     }
     impl_->is_started = true;
@@ -324,14 +352,7 @@ error_code server::shutdown(std::chrono::steady_clock::time_point deadline)
     if (st.begin_drain()) {
         // 1. Stop accepting at once: close this process's copies of the listeners. What the
         //    kernel queued stays queued for the next generation (the socket is shared).
-        impl_->on_every_loop(
-            [](loop& l) {
-                for (auto& a : l.acceptors) {
-                    error_code ignored;
-                    a.close(ignored);
-                }
-            },
-            deadline);
+        impl_->on_every_loop([](loop& l) { l.close_acceptors(); }, deadline);
         // 2. The on_shutdown callbacks, once.
         std::vector<std::function<void()>> callbacks;
         {
@@ -368,10 +389,7 @@ void server::close() noexcept
     std::lock_guard lock(impl_->m);
     for (auto& l : impl_->loops) {
         asio::post(l.ioc, [&l] {
-            for (auto& a : l.acceptors) {
-                error_code ignored;
-                a.close(ignored);
-            }
+            l.close_acceptors();
             for (auto* c : l.conns)
                 c->force_close();
             l.guard.reset();

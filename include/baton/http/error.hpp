@@ -23,7 +23,7 @@ enum class errc {
     too_many_connections,        ///< 503: max_connections reached; the connection was refused
     handler_exception,           ///< 500: the handler threw; the connection was closed
     write_timeout,               ///< the client did not read the response in time
-    unsupported_listener,        ///< a listening socket that is not TCP (IPv4 or IPv6)
+    unsupported_listener,        ///< not a listening TCP (IPv4, IPv6) or unix stream socket
     not_started,                 ///< the server has no listener or was not started
 };
 

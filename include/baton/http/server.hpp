@@ -53,9 +53,11 @@ public:
     server(const server&) = delete;
     server& operator=(const server&) = delete;
 
-    /** Serve the listening TCP socket `fd` (IPv4 or IPv6), e.g. one inherited through
+    /** Serve the listening stream socket `fd` (TCP over IPv4 or IPv6, or unix), e.g. one
+        inherited through
         baton::listener. The server owns `fd` from now on and only ever close()s it, never
-        shutdown(2): the socket may be shared with the next generation. Before start().
+        shutdown(2): the socket may be shared with the next generation. On error `fd` stays
+        the caller's. Before start().
         @throws boost::system::system_error (errc::unsupported_listener) */
     void add_listener(int fd);
 
@@ -72,7 +74,7 @@ public:
         run without one. Before start(). @throws std::system_error */
     void listen_or_inherit(std::string_view fallback);
 
-    /// The local ports of the listeners, in the order they were added.
+    /// The local ports of the listeners, in the order they were added (0 for unix sockets).
     std::vector<std::uint16_t> local_ports() const;
 
     /// Add a callback that shutdown() runs once, in the thread that first calls it.

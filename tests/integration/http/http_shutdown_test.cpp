@@ -448,6 +448,38 @@ TEST(HttpLimits, ConnectionBeyondMaxGets503)
     EXPECT_EQ(f.server->stats().connections_rejected, 1U);
 }
 
+TEST(HttpServer, ServesInheritedUnixListenerAndDrains)
+{
+    const temp_dir dir;
+    const unique_fd listener = listen_unix(dir / "app.sock");
+    baton::http::server s(fixture::defaults(),
+                          [](const request& req, response_writer& w) -> asio::awaitable<void> {
+                              w.write("unix " + std::string(req.target()));
+                              co_return;
+                          });
+    s.add_listener(::fcntl(listener.get(), F_DUPFD_CLOEXEC, 0));
+    s.start();
+    raw_connection c(connect_unix(dir / "app.sock"));
+    ASSERT_FALSE(c.send(get_a));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.body, "unix /a");
+    auto done = std::async(std::launch::async, [&] { return s.shutdown(10s); });
+    EXPECT_TRUE(ends_with_clean_close(c));
+    EXPECT_FALSE(done.get());
+}
+
+TEST(HttpServer, RefusesSocketThatIsNotAListener)
+{
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    const unique_fd datagram(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    boost::system::error_code ec;
+    s.add_listener(datagram.get(), ec);
+    EXPECT_EQ(ec, baton::http::errc::unsupported_listener);
+}
+
 TEST(HttpServer, SendsFlushedHttp10ResponseCloseDelimited)
 {
     fixture f;

@@ -1,17 +1,18 @@
 #pragma once
 // SPDX-License-Identifier: MIT
 
-// stream_traits for a TCP socket: cancel, shutdown(SHUT_WR), close, FIONREAD (private).
+// stream_traits for a TCP or unix stream socket: cancel, shutdown(SHUT_WR), close, FIONREAD
+// (private).
 
 #include "connection.hpp"
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
 
 namespace baton::http::detail {
 
-template <>
-struct stream_traits<boost::asio::ip::tcp::socket> {
-    using socket = boost::asio::ip::tcp::socket;
+template <class Protocol, class Executor>
+struct stream_traits<boost::asio::basic_stream_socket<Protocol, Executor>> {
+    using socket = boost::asio::basic_stream_socket<Protocol, Executor>;
 
     static void cancel(socket& s) noexcept
     {
