@@ -563,15 +563,18 @@ TEST(HttpServe, ReportsReadyThenDrainsOnSigterm)
     EXPECT_FALSE(result) << result.message();
 }
 
-TEST(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
+class HttpHelloWorker : public testing::TestWithParam<const char*> {};
+
+TEST_P(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
 {
-    if (!std::filesystem::exists(bin_dir() / "hello"))
+    const std::string program = GetParam();
+    if (!std::filesystem::exists(bin_dir() / program))
         GTEST_SKIP() << "examples not built (BATON_BUILD_EXAMPLES=OFF)";
     const tcp_listener listener = listen_tcp();
     const std::string notify_address = unique_abstract_name();
     const unique_fd notify = bind_unix_datagram(notify_address);
     child_options o;
-    o.argv = {fixture_program("hello").string()};
+    o.argv = {fixture_program(program).string()};
     o.env = {{"SERVER_STARTER_PORT", listener.key() + "=" + std::to_string(listener.fd.get())},
              {"NOTIFY_SOCKET", notify_address},
              {"LISTEN_FDS", std::nullopt},
@@ -586,7 +589,8 @@ TEST(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
     ASSERT_FALSE(c.send(get_a));
     auto r = c.read_response();
     ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
-    EXPECT_EQ(r.response.framing, body_framing::chunked);
+    EXPECT_EQ(r.response.framing,
+              program == "hello" ? body_framing::chunked : body_framing::content_length);
     EXPECT_EQ(r.response.body, "Hello, baton!\n");
     EXPECT_FALSE(r.response.is_connection_close());
 
@@ -599,5 +603,10 @@ TEST(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
     ASSERT_TRUE(status);
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
 }
+
+INSTANTIATE_TEST_SUITE_P(Examples, HttpHelloWorker, testing::Values("hello", "hello_blocking"),
+                         [](const testing::TestParamInfo<const char*>& p) {
+                             return std::string(p.param);
+                         });
 
 } // namespace
