@@ -317,6 +317,7 @@ void server::start()
         }
     }
     impl_->is_started = true;
+    detail::signals_blocked blocked; // the loops never take a signal: it is the application's
     for (auto& l : impl_->loops)
         l.thread = std::thread([&l] { l.ioc.run(); });
 }

@@ -1,18 +1,34 @@
 // SPDX-License-Identifier: MIT
 #include "server_state.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <utility>
 
 namespace baton::http::detail {
+
+signals_blocked::signals_blocked() noexcept
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous_);
+}
+
+signals_blocked::~signals_blocked()
+{
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+}
 
 server_state::server_state(options o, handlers h)
     : opts(std::move(o))
     , coroutine_handler(std::move(h.coroutine))
     , plain_handler(std::move(h.plain))
 {
-    if (!coroutine_handler)
+    if (!coroutine_handler) {
+        signals_blocked blocked;
         pool_ = std::make_unique<boost::asio::thread_pool>(std::max(1U, opts.worker_threads));
+    }
 }
 
 server_state::~server_state()

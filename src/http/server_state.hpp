@@ -8,6 +8,8 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +19,20 @@
 #include <mutex>
 
 namespace baton::http::detail {
+
+/// Blocks every signal in the calling thread while it lives, so the threads started meanwhile
+/// (event loops, worker pool) never take a signal: a process-directed SIGTERM must reach the
+/// application's sigwait, not kill the process through a worker thread.
+class signals_blocked {
+public:
+    signals_blocked() noexcept;
+    ~signals_blocked();
+    signals_blocked(const signals_blocked&) = delete;
+    signals_blocked& operator=(const signals_blocked&) = delete;
+
+private:
+    sigset_t previous_{};
+};
 
 /// A connection as its event loop's registry sees it. Called on that loop only.
 class conn_base {

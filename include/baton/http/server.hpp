@@ -80,7 +80,8 @@ public:
     /// Add a callback that shutdown() runs once, in the thread that first calls it.
     void on_shutdown(std::function<void()> cb);
 
-    /// Start the event-loop threads; returns at once. @throws boost::system::system_error
+    /// Start the event-loop threads (they, and the worker pool's, block every signal: signals
+    /// are the application's); returns at once. @throws boost::system::system_error
     void start();
 
     /// Wait for the event-loop threads: after a completed shutdown() or after close().
