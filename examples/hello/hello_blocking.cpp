@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The seed worker's naive form: a plain function that blocks 100 ms. It runs on the worker
-// pool (never on an event loop), so 1000 concurrent requests need worker_threads = 1000.
+// pool (never on an event loop), so 1000 concurrent requests need 1000 workers (the default;
+// `--workers N` for another count). The address is the other argument (default
+// 127.0.0.1:8080), unless start_server hands down sockets.
 #include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 #include <thread>
 
@@ -13,6 +16,14 @@ int main(int argc, char** argv)
     using namespace std::chrono_literals;
     baton::http::options opts;
     opts.worker_threads = 1000;
+    std::string_view address = "127.0.0.1:8080";
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--workers" && i + 1 < argc)
+            opts.worker_threads = static_cast<unsigned>(std::strtoul(argv[++i], nullptr, 10));
+        else
+            address = arg;
+    }
     opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
         std::fprintf(stderr, "hello_blocking: %.*s: %s\n", static_cast<int>(what.size()),
                      what.data(), ec.message().c_str());
@@ -24,7 +35,7 @@ int main(int argc, char** argv)
                                    w.write("baton!\n");
                                });
     try {
-        server.listen_or_inherit(argc > 1 ? std::string_view(argv[1]) : "127.0.0.1:8080");
+        server.listen_or_inherit(address);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "hello_blocking: %s\n", e.what());
         return 111;

@@ -575,6 +575,8 @@ TEST_P(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
     const unique_fd notify = bind_unix_datagram(notify_address);
     child_options o;
     o.argv = {fixture_program(program).string()};
+    if (program == "hello_blocking")
+        o.argv.insert(o.argv.end(), {"--workers", "8"}); // 1000 threads are slow under TSan
     o.env = {{"SERVER_STARTER_PORT", listener.key() + "=" + std::to_string(listener.fd.get())},
              {"NOTIFY_SOCKET", notify_address},
              {"LISTEN_FDS", std::nullopt},
@@ -583,7 +585,7 @@ TEST_P(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
     child_process hello(std::move(o));
 
     std::string message;
-    ASSERT_TRUE(receive_datagram(notify.get(), message)) << hello.output();
+    ASSERT_TRUE(receive_datagram(notify.get(), message, 20s)) << hello.output();
     EXPECT_EQ(message, "READY=1");
     auto c = connect(listener.port);
     ASSERT_FALSE(c.send(get_a));
