@@ -46,8 +46,11 @@ std::string unix_address(const sockaddr_un& sun, socklen_t len)
     if (len <= offset)
         return {}; // unnamed
     const auto path_len = static_cast<std::size_t>(len - offset);
-    if (sun.sun_path[0] == '\0') // abstract namespace, shown as systemd does: @name
-        return "@" + std::string(sun.sun_path + 1, path_len - 1);
+    if (sun.sun_path[0] == '\0') { // abstract namespace, shown as systemd does: @name
+        std::string name(1, '@');
+        name.append(sun.sun_path + 1, path_len - 1);
+        return name;
+    }
     std::string path(sun.sun_path, path_len);
     if (const auto nul = path.find('\0'); nul != std::string::npos)
         path.resize(nul);
