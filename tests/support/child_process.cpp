@@ -415,4 +415,14 @@ bool is_process_gone(pid_t pid)
     return state == 'Z' || state == 'X';
 }
 
+bool is_signal_in_mask(pid_t pid, std::string_view field, int signo)
+{
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line))
+        if (line.starts_with(field))
+            return ((std::stoull(line.substr(field.size()), nullptr, 16) >> (signo - 1)) & 1U) != 0;
+    return false;
+}
+
 } // namespace baton::test

@@ -124,4 +124,8 @@ std::string describe_wait_status(int raw_status);
 /// True when `pid` no longer runs: no such process, or a zombie (whoever its parent is).
 bool is_process_gone(pid_t pid);
 
+/// True when bit `signo` is set in the `field` mask (`SigIgn:`, `SigBlk:`, ...) of
+/// /proc/PID/status: is the signal ignored / blocked by that process.
+bool is_signal_in_mask(pid_t pid, std::string_view field, int signo);
+
 } // namespace baton::test

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include <baton/listener.hpp>
+#include <baton/listener.hpp> // the header under test comes first
+
+// test support
+#include "support/loopback.hpp"
 
 #include <gtest/gtest.h>
 
@@ -20,16 +23,6 @@
 namespace bl = baton::listener;
 
 namespace {
-
-struct fd_guard {
-    int fd;
-
-    ~fd_guard()
-    {
-        if (fd >= 0)
-            ::close(fd);
-    }
-};
 
 /// Sets (or unsets) an environment variable for the life of the guard.
 class env_guard {
@@ -174,17 +167,17 @@ TEST(FromEnv, IdentifiesEverySocketKindFromTheKernel)
 {
     temp_dir dir;
     auto tcp4 = bl::bind_address("127.0.0.1:0");
-    fd_guard g4{tcp4.fd};
+    baton::test::unique_fd g4{tcp4.fd};
     auto unix_sock = bl::bind_address(dir.file("s.sock"));
-    fd_guard gu{unix_sock.fd};
+    baton::test::unique_fd gu{unix_sock.fd};
     bl::bind_options udp_opts;
     udp_opts.is_datagram = true;
     auto udp = bl::bind_address("127.0.0.1:0", udp_opts);
-    fd_guard gd{udp.fd};
+    baton::test::unique_fd gd{udp.fd};
     std::optional<bl::inherited_socket> tcp6;
     bl::error err6;
     auto s6 = bl::bind_address("[::1]:0", {}, err6);
-    fd_guard g6{s6.fd};
+    baton::test::unique_fd g6{s6.fd};
     if (!err6)
         tcp6 = s6;
 
@@ -231,17 +224,18 @@ TEST(FromEnv, IdentifiesEverySocketKindFromTheKernel)
 TEST(FromEnv, PlainFileDescriptorIsAnErrorNamingItsEntry)
 {
     char path[] = "/tmp/baton-listener-file-XXXXXX";
-    fd_guard f{::mkstemp(path)};
-    ASSERT_GE(f.fd, 0);
+    baton::test::unique_fd f{::mkstemp(path)};
+    ASSERT_GE(f.get(), 0);
     ::unlink(path);
     auto sock = bl::bind_address("127.0.0.1:0");
-    fd_guard gs{sock.fd};
-    const std::string value = "8080=" + std::to_string(sock.fd) + ";9090=" + std::to_string(f.fd);
+    baton::test::unique_fd gs{sock.fd};
+    const std::string value =
+        "8080=" + std::to_string(sock.fd) + ";9090=" + std::to_string(f.get());
     bl::error err;
     auto got = bl::from_env(starter_env(value), err);
     EXPECT_EQ(err.code, bl::errc::not_a_socket);
-    EXPECT_EQ(err.message, "SERVER_STARTER_PORT entry 2 \"9090=" + std::to_string(f.fd) +
-                               "\": descriptor " + std::to_string(f.fd) +
+    EXPECT_EQ(err.message, "SERVER_STARTER_PORT entry 2 \"9090=" + std::to_string(f.get()) +
+                               "\": descriptor " + std::to_string(f.get()) +
                                " is not a socket (it is a regular file)");
     EXPECT_TRUE(got.sockets.empty());
 }
@@ -280,11 +274,11 @@ TEST(FromEnv, ListenFdsForAnotherPidIsIgnored)
 TEST(FromEnv, ListenFdsNamesComeThrough)
 {
     auto web = bl::bind_address("127.0.0.1:0");
-    fd_guard gw{web.fd};
+    baton::test::unique_fd gw{web.fd};
     bl::bind_options udp_opts;
     udp_opts.is_datagram = true;
     auto dns = bl::bind_address("127.0.0.1:0", udp_opts);
-    fd_guard gd{dns.fd};
+    baton::test::unique_fd gd{dns.fd};
     fd_placement p3(3, web.fd);
     fd_placement p4(4, dns.fd);
 
@@ -322,7 +316,7 @@ TEST(FromEnv, ListenFdsMalformedIsAnError)
 TEST(FromEnv, ReadsTheProcessEnvironment)
 {
     auto sock = bl::bind_address("127.0.0.1:0");
-    fd_guard gs{sock.fd};
+    baton::test::unique_fd gs{sock.fd};
     env_guard port("SERVER_STARTER_PORT", "127.0.0.1:1=" + std::to_string(sock.fd));
     auto got = bl::from_env();
     ASSERT_EQ(got.sockets.size(), 1u);
@@ -349,7 +343,7 @@ TEST(ListenOrInherit, BindsTheFallbackWhenNotUnderAStarter)
     env_guard b("LISTEN_FDS", std::nullopt);
     auto got = bl::listen_or_inherit("127.0.0.1:0");
     ASSERT_EQ(got.sockets.size(), 1u);
-    fd_guard g{got.sockets[0].fd};
+    baton::test::unique_fd g{got.sockets[0].fd};
     EXPECT_EQ(got.from, bl::source::none);
     EXPECT_TRUE(got.sockets[0].info.is_listening);
     EXPECT_NE(got.sockets[0].info.port, 0);
@@ -359,7 +353,7 @@ TEST(ListenOrInherit, BindsTheFallbackWhenNotUnderAStarter)
 TEST(ListenOrInherit, InheritsWhenUnderAStarter)
 {
     auto sock = bl::bind_address("127.0.0.1:0");
-    fd_guard gs{sock.fd};
+    baton::test::unique_fd gs{sock.fd};
     env_guard a("SERVER_STARTER_PORT", "x:1=" + std::to_string(sock.fd));
     auto got = bl::listen_or_inherit("127.0.0.1:0");
     ASSERT_EQ(got.sockets.size(), 1u);
@@ -378,7 +372,7 @@ TEST(ListenOrInherit, StarterWithNoSocketsBindsNothing)
 TEST(BindAddress, TakenPortIsAClearSystemError)
 {
     auto first = bl::bind_address("127.0.0.1:0");
-    fd_guard g{first.fd};
+    baton::test::unique_fd g{first.fd};
     const std::string address = "127.0.0.1:" + std::to_string(first.info.port);
     bl::error err;
     auto second = bl::bind_address(address, {}, err);
@@ -396,11 +390,11 @@ TEST(BindAddress, ReplacesAStaleUnixSocketButNeverARegularFile)
         ::close(stale.fd);
     }
     auto again = bl::bind_address(path);
-    fd_guard g{again.fd};
+    baton::test::unique_fd g{again.fd};
     EXPECT_TRUE(again.info.is_listening);
 
     const auto file = dir.file("data.txt");
-    fd_guard f{::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)};
+    baton::test::unique_fd f{::open(file.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600)};
     bl::error err;
     bl::bind_address(file, {}, err);
     EXPECT_EQ(err.code, bl::errc::invalid_address);
@@ -417,7 +411,7 @@ TEST(BindAddress, BindsIpv6WithV6Only)
     auto s = bl::bind_address("[::1]:0", {}, err);
     if (err)
         GTEST_SKIP() << err.message;
-    fd_guard g{s.fd};
+    baton::test::unique_fd g{s.fd};
     int v6only = 0;
     socklen_t len = sizeof v6only;
     ASSERT_EQ(::getsockopt(s.fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &len), 0);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include <baton/listener.hpp>
+#include <baton/listener.hpp> // the header under test comes first
+
+// test support
+#include "support/loopback.hpp"
 
 #include <gtest/gtest.h>
 
@@ -19,16 +22,6 @@ namespace bl = baton::listener;
 namespace {
 
 /// A descriptor closed at scope exit.
-struct fd_guard {
-    int fd;
-
-    ~fd_guard()
-    {
-        if (fd >= 0)
-            ::close(fd);
-    }
-};
-
 int inet_socket(int family, int type, bool do_listen)
 {
     int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
@@ -59,9 +52,9 @@ int inet_socket(int family, int type, bool do_listen)
 
 TEST(SocketProbe, IdentifiesListeningTcpOnIpv4Loopback)
 {
-    fd_guard s{inet_socket(AF_INET, SOCK_STREAM, true)};
-    ASSERT_GE(s.fd, 0);
-    auto info = bl::probe_socket(s.fd);
+    baton::test::unique_fd s{inet_socket(AF_INET, SOCK_STREAM, true)};
+    ASSERT_GE(s.get(), 0);
+    auto info = bl::probe_socket(s.get());
     EXPECT_EQ(info.family, AF_INET);
     EXPECT_EQ(info.type, bl::socket_type::stream);
     EXPECT_TRUE(info.is_listening);
@@ -71,10 +64,10 @@ TEST(SocketProbe, IdentifiesListeningTcpOnIpv4Loopback)
 
 TEST(SocketProbe, IdentifiesListeningTcpOnIpv6Loopback)
 {
-    fd_guard s{inet_socket(AF_INET6, SOCK_STREAM, true)};
-    if (s.fd < 0)
+    baton::test::unique_fd s{inet_socket(AF_INET6, SOCK_STREAM, true)};
+    if (s.get() < 0)
         GTEST_SKIP() << "no IPv6 loopback here";
-    auto info = bl::probe_socket(s.fd);
+    auto info = bl::probe_socket(s.get());
     EXPECT_EQ(info.family, AF_INET6);
     EXPECT_EQ(info.type, bl::socket_type::stream);
     EXPECT_TRUE(info.is_listening);
@@ -83,16 +76,16 @@ TEST(SocketProbe, IdentifiesListeningTcpOnIpv6Loopback)
 
 TEST(SocketProbe, BoundButNotListeningIsReportedSo)
 {
-    fd_guard s{inet_socket(AF_INET, SOCK_STREAM, false)};
-    ASSERT_GE(s.fd, 0);
-    EXPECT_FALSE(bl::probe_socket(s.fd).is_listening);
+    baton::test::unique_fd s{inet_socket(AF_INET, SOCK_STREAM, false)};
+    ASSERT_GE(s.get(), 0);
+    EXPECT_FALSE(bl::probe_socket(s.get()).is_listening);
 }
 
 TEST(SocketProbe, IdentifiesUdpSocket)
 {
-    fd_guard s{inet_socket(AF_INET, SOCK_DGRAM, false)};
-    ASSERT_GE(s.fd, 0);
-    auto info = bl::probe_socket(s.fd);
+    baton::test::unique_fd s{inet_socket(AF_INET, SOCK_DGRAM, false)};
+    ASSERT_GE(s.get(), 0);
+    auto info = bl::probe_socket(s.get());
     EXPECT_EQ(info.type, bl::socket_type::datagram);
     EXPECT_FALSE(info.is_listening);
     EXPECT_EQ(info.family, AF_INET);
@@ -103,13 +96,13 @@ TEST(SocketProbe, IdentifiesUnixStreamSocketByPath)
     char dir[] = "/tmp/baton-probe-XXXXXX";
     ASSERT_NE(::mkdtemp(dir), nullptr);
     const std::string path = std::string(dir) + "/s.sock";
-    fd_guard s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+    baton::test::unique_fd s{::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)};
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
     std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    ASSERT_EQ(::bind(s.fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
-    ASSERT_EQ(::listen(s.fd, 4), 0);
-    auto info = bl::probe_socket(s.fd);
+    ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
+    ASSERT_EQ(::listen(s.get(), 4), 0);
+    auto info = bl::probe_socket(s.get());
     EXPECT_EQ(info.family, AF_UNIX);
     EXPECT_EQ(info.type, bl::socket_type::stream);
     EXPECT_TRUE(info.is_listening);
@@ -120,14 +113,14 @@ TEST(SocketProbe, IdentifiesUnixStreamSocketByPath)
 
 TEST(SocketProbe, ShowsAbstractUnixNameWithAt)
 {
-    fd_guard s{::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+    baton::test::unique_fd s{::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
     const std::string name = "baton-probe-" + std::to_string(::getpid());
     sockaddr_un sun{};
     sun.sun_family = AF_UNIX;
     std::memcpy(sun.sun_path + 1, name.data(), name.size());
     const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
-    ASSERT_EQ(::bind(s.fd, reinterpret_cast<sockaddr*>(&sun), len), 0);
-    auto info = bl::probe_socket(s.fd);
+    ASSERT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&sun), len), 0);
+    auto info = bl::probe_socket(s.get());
     EXPECT_EQ(info.address, "@" + name);
     EXPECT_EQ(info.type, bl::socket_type::datagram);
 }
@@ -135,24 +128,24 @@ TEST(SocketProbe, ShowsAbstractUnixNameWithAt)
 TEST(SocketProbe, PlainFileIsNotASocket)
 {
     char path[] = "/tmp/baton-probe-file-XXXXXX";
-    fd_guard f{::mkstemp(path)};
-    ASSERT_GE(f.fd, 0);
+    baton::test::unique_fd f{::mkstemp(path)};
+    ASSERT_GE(f.get(), 0);
     ::unlink(path);
     bl::error err;
-    bl::probe_socket(f.fd, err);
+    bl::probe_socket(f.get(), err);
     EXPECT_EQ(err.code, bl::errc::not_a_socket);
     EXPECT_EQ(err.message,
-              "descriptor " + std::to_string(f.fd) + " is not a socket (it is a regular file)");
-    EXPECT_THROW(bl::probe_socket(f.fd), bl::listener_error);
+              "descriptor " + std::to_string(f.get()) + " is not a socket (it is a regular file)");
+    EXPECT_THROW(bl::probe_socket(f.get()), bl::listener_error);
 }
 
 TEST(SocketProbe, PipeIsNotASocket)
 {
     int p[2];
     ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
-    fd_guard r{p[0]}, w{p[1]};
+    baton::test::unique_fd r{p[0]}, w{p[1]};
     bl::error err;
-    bl::probe_socket(r.fd, err);
+    bl::probe_socket(r.get(), err);
     EXPECT_EQ(err.code, bl::errc::not_a_socket);
     EXPECT_NE(err.message.find("a pipe"), std::string::npos) << err.message;
 }

@@ -35,17 +35,6 @@ pid_t parse_pid(const std::string& text)
     return static_cast<pid_t>(std::stol(text));
 }
 
-/// Bit `signo` of a `SigIgn:` / `SigBlk:` mask in /proc/PID/status.
-bool is_signal_in_mask(pid_t pid, std::string_view field, int signo)
-{
-    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-    std::string line;
-    while (std::getline(in, line))
-        if (line.starts_with(field))
-            return ((std::stoull(line.substr(field.size()), nullptr, 16) >> (signo - 1)) & 1U) != 0;
-    return false;
-}
-
 } // namespace
 
 // ---------------------------------------------------------------------------------------------
