@@ -22,8 +22,10 @@ using error_code = boost::system::error_code;
 inline constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 inline constexpr std::size_t read_chunk = 16 * 1024;
 /// An idle connection waits with a small buffer: 1000 idle keep-alive clients must not
-/// hold 16 MiB. Most requests fit; bigger ones grow the buffer while they are read.
-inline constexpr std::size_t idle_read_chunk = 1024;
+/// hold 16 MiB. Small requests (curl, wrk, API clients) fit; bigger ones grow the buffer
+/// while they are read. 512 rather than 1024: about 0.5 MB less at 1,000 idle connections
+/// (bench/http), the difference between meeting the 8 MB target and missing it.
+inline constexpr std::size_t idle_read_chunk = 512;
 
 /// Beast's parse errors in baton's terms.
 inline error_code map_parse_error(const error_code& ec) noexcept
@@ -242,7 +244,11 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
         arm(now + st_.opts.idle_timeout, watch::idle);
     if (buf_.capacity() > conn_impl::idle_read_chunk)
         buf_.shrink_to_fit(); // empty here: gives the memory back
-    auto ec = co_await read_more(conn_impl::idle_read_chunk);
+    // Read in place rather than through read_more(): one coroutine frame less per idle
+    // connection.
+    auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::idle_read_chunk),
+                                                    conn_impl::tuple_awaitable);
+    buf_.commit(n);
     bool timed_out = is_expired_;
     auto w = watch_;
     disarm();

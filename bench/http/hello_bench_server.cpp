@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// The hello server of bench/http/run.sh, on one event-loop thread.
+//   hello_bench_server serve [PORT]  answers "Hello, world!" (13 bytes) on 127.0.0.1:PORT (0:
+//                                    any), prints "port N", drains on SIGTERM/SIGINT.
+//   hello_bench_server drain [N]     opens N keep-alive connections to itself, each with a
+//                                    request in flight (a 20 ms handler), calls shutdown() and
+//                                    prints the drain time: from the last response the clients
+//                                    read to shutdown() returning.
+#include <baton/http/serve.hpp>
+#include <baton/http/server.hpp>
+#include <baton/http/sleep.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr std::string_view hello = "Hello, world!";
+
+int fail(const char* what)
+{
+    std::fprintf(stderr, "hello_bench_server: %s\n", what);
+    return 111;
+}
+
+int serve(std::uint16_t port)
+{
+    baton::http::options opts;
+    opts.threads = 1;
+    baton::http::server server(opts,
+                               [](const baton::http::request&,
+                                  baton::http::response_writer& w) -> boost::asio::awaitable<void> {
+                                   w.write(hello);
+                                   co_return;
+                               });
+    server.listen("127.0.0.1", port);
+    std::printf("port %u\n", static_cast<unsigned>(server.local_ports().at(0)));
+    std::fflush(stdout);
+    baton::http::serve_options serve;
+    serve.drain_timeout = std::chrono::seconds(5);
+    auto ec = baton::http::serve_until_signal(server, serve);
+    return ec ? 1 : 0;
+}
+
+int connect_loopback(std::uint16_t port)
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int drain(int n)
+{
+    using namespace std::chrono_literals;
+    std::atomic<int> entered{0};
+    baton::http::options opts;
+    opts.threads = 1;
+    baton::http::server server(
+        opts,
+        [&entered](const baton::http::request&,
+                   baton::http::response_writer& w) -> boost::asio::awaitable<void> {
+            entered.fetch_add(1, std::memory_order_relaxed);
+            co_await baton::http::sleep_for(20ms);
+            w.write(hello);
+        });
+    server.listen("127.0.0.1", 0);
+    server.start();
+    const auto port = server.local_ports().at(0);
+
+    std::vector<pollfd> fds;
+    const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    for (int i = 0; i < n; ++i) {
+        int fd = connect_loopback(port);
+        if (fd < 0 || ::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size()))
+            return fail("connect/write failed");
+        fds.push_back({fd, POLLIN, 0});
+    }
+    // The clients: read each response and then EOF (the server closes after
+    // `Connection: close`), recording when the last response arrived.
+    clock_type::time_point last_response{};
+    std::thread clients([&] {
+        std::vector<bool> got(fds.size(), false);
+        std::size_t open = fds.size();
+        const auto give_up = clock_type::now() + 10s;
+        char buf[4096];
+        while (open > 0 && clock_type::now() < give_up) {
+            if (::poll(fds.data(), fds.size(), 100) <= 0)
+                continue;
+            for (std::size_t i = 0; i < fds.size(); ++i) {
+                if (fds[i].fd < 0 || fds[i].revents == 0)
+                    continue;
+                ssize_t r = ::read(fds[i].fd, buf, sizeof buf);
+                if (r > 0 && !got[i]) {
+                    got[i] = true;
+                    last_response = std::max(last_response, clock_type::now());
+                } else if (r <= 0) {
+                    ::close(fds[i].fd);
+                    fds[i].fd = -1;
+                    --open;
+                }
+            }
+        }
+    });
+    const auto wait_until = clock_type::now() + 5s;
+    while (entered.load() < n && clock_type::now() < wait_until)
+        std::this_thread::sleep_for(100us);
+    if (entered.load() < n) {
+        server.close();
+        clients.join();
+        return fail("requests did not reach the handler");
+    }
+    const auto t0 = clock_type::now();
+    auto ec = server.shutdown(5s);
+    const auto t1 = clock_type::now();
+    clients.join();
+    if (ec)
+        server.close();
+    server.join();
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    std::printf("drain_ms %.3f shutdown_ms %.3f served %llu timeout %d\n", ms(t1 - last_response),
+                ms(t1 - t0), static_cast<unsigned long long>(server.stats().requests_served),
+                ec ? 1 : 0);
+    return ec ? 1 : 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string_view mode = argc > 1 ? argv[1] : "serve";
+    try {
+        if (mode == "serve")
+            return serve(static_cast<std::uint16_t>(argc > 2 ? std::atoi(argv[2]) : 0));
+        if (mode == "drain")
+            return drain(argc > 2 ? std::clamp(std::atoi(argv[2]), 1, 1000) : 100);
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+    return fail("usage: hello_bench_server serve [PORT] | drain [N]");
+}
