@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: MIT
+// The seed worker: "Hello, ", a flush, 100 ms on an awaitable timer, then "baton!\n".
+// Serves the sockets start_server hands down (or the address in argv[1], default
+// 127.0.0.1:8080) until SIGTERM, then drains. `--no-flush` skips the flush (the response
+// then gets a Content-Length, so HTTP/1.0 keep-alive clients such as `ab -k` stay alive).
+#include <baton/http/serve.hpp>
+#include <baton/http/server.hpp>
+#include <baton/http/sleep.hpp>
+
+#include <cstdio>
+#include <string_view>
+
+int main(int argc, char** argv)
+{
+    using namespace std::chrono_literals;
+    std::string_view address = "127.0.0.1:8080";
+    bool is_flushing = true;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg == "--no-flush")
+            is_flushing = false;
+        else
+            address = arg;
+    }
+    baton::http::options opts;
+    opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
+        std::fprintf(stderr, "hello: %.*s: %s\n", static_cast<int>(what.size()), what.data(),
+                     ec.message().c_str());
+    };
+    baton::http::server server(
+        opts,
+        [is_flushing](const baton::http::request&,
+                      baton::http::response_writer& w) -> boost::asio::awaitable<void> {
+            w.write("Hello, ");
+            if (is_flushing)
+                co_await w.flush();
+            co_await baton::http::sleep_for(100ms);
+            w.write("baton!\n");
+        });
+    try {
+        server.listen_or_inherit(address);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "hello: %s\n", e.what());
+        return 111;
+    }
+    baton::http::serve_options serve;
+    serve.drain_timeout = 5s;
+    auto ec = baton::http::serve_until_signal(server, serve);
+    if (ec)
+        std::fprintf(stderr, "hello: %s\n", ec.message().c_str());
+    return ec ? 1 : 0;
+}

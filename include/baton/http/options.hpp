@@ -1,0 +1,59 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// Runtime options of baton::http::server: limits, timeouts and callbacks, with safe defaults.
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string_view>
+
+namespace baton::http {
+
+/// Limits, timeouts and callbacks. Every limit answers with a status and a graceful close.
+struct options {
+    /// Event-loop threads; 0 means one per core.
+    unsigned threads = 0;
+    /// Threads of the pool that runs plain-function (blocking) handlers.
+    unsigned worker_threads = 64;
+
+    /// From the first byte of a request (or from accept) to the end of its header; 408 after.
+    std::chrono::milliseconds header_timeout{10'000};
+    /// From the end of a request's header to the end of its body; 408 after.
+    std::chrono::milliseconds body_timeout{30'000};
+    /// How long a keep-alive connection may sit idle between requests.
+    std::chrono::milliseconds idle_timeout{60'000};
+    /// How long one response write may take (a client that does not read is cut).
+    std::chrono::milliseconds write_timeout{30'000};
+    /// During shutdown: how long an idle keep-alive connection is kept open for a request
+    /// that may already be on its way (served with `Connection: close`).
+    std::chrono::milliseconds drain_grace{1'000};
+    /// Staged close: after the write side is shut, how long to read and discard.
+    std::chrono::milliseconds linger_timeout{500};
+    /// Staged close: how many bytes to read and discard at most.
+    std::size_t linger_bytes = 1024 * 1024;
+
+    /// Request line + header fields, and separately trailers + chunk extensions; 431 beyond.
+    std::size_t max_header_bytes = 16 * 1024;
+    /// Request body (after chunked decoding); 413 beyond.
+    std::size_t max_body_bytes = 8 * 1024 * 1024;
+    /// Open connections; beyond it a new connection gets 503 and a close.
+    std::size_t max_connections = 10'000;
+
+    /** Called on the event loop with each request's header, before its body is read (and
+        before `100 Continue`): return a status (say 401) to answer at once with
+        `Connection: close` and never read the body, or `status::unknown` to go on to the
+        handler. Must not block. */
+    std::function<boost::beast::http::status(const boost::beast::http::request_header<>& header)>
+        admit;
+
+    /// Called (from any thread) for every error the server handles on its own: bad requests,
+    /// timeouts, handler exceptions, accept failures. `what` says where.
+    std::function<void(const boost::system::error_code& ec, std::string_view what)> on_error;
+};
+
+} // namespace baton::http

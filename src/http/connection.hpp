@@ -1,0 +1,118 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// One HTTP/1.x connection: read, validate, handle, respond, drain, close in stages (private).
+// A template over the stream so that unit tests drive it over beast::test::stream.
+
+#include "framing.hpp"
+#include "server_state.hpp"
+#include "wire.hpp"
+
+#include <baton/http/error.hpp>
+#include <baton/http/response_writer.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace baton::http::detail {
+
+/** What the connection needs of its stream beyond AsyncStream, specialised per stream type:
+    `static void cancel(Stream&)` (abort the pending read or write; the stream stays usable
+    where the type allows), `static void shutdown_send(Stream&)`, `static void close(Stream&)`,
+    `static std::size_t available(Stream&)` (bytes readable without blocking: the peek), and
+    `static constexpr bool lingers` (read-and-discard after shutdown_send). */
+template <class Stream>
+struct stream_traits;
+
+/// Where a connection is; drain() acts on `idle` only.
+enum class conn_state { idle, reading, handling, closing };
+
+/// What the watchdog timer is guarding.
+enum class watch { none, header, idle, body, write, drain, linger };
+
+template <class Stream>
+class connection final : public conn_base,
+                         public response_sink,
+                         public std::enable_shared_from_this<connection<Stream>> {
+public:
+    using traits = stream_traits<Stream>;
+    using parser_type = boost::beast::http::request_parser<boost::beast::http::string_body>;
+
+    /// The caller has claimed the connection (server_state::claim_connection); the
+    /// destructor releases it. `reg` (may be null) is the event loop's registry.
+    connection(server_state& st, Stream stream, registry* reg);
+    ~connection();
+
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
+
+    /// Serve the connection on its stream's executor until it is closed.
+    static void start(std::shared_ptr<connection> c);
+
+    void drain() override;
+    void force_close() override;
+    boost::asio::awaitable<void> flush(response_state& rs) override;
+
+    Stream& stream() noexcept { return stream_; }
+
+private:
+    using clock = std::chrono::steady_clock;
+
+    boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
+    boost::asio::awaitable<void> serve();
+    boost::asio::awaitable<boost::system::error_code> wait_first_byte(bool is_first);
+    boost::asio::awaitable<boost::system::error_code> read_header(clock::time_point deadline);
+    boost::asio::awaitable<boost::system::error_code> read_body();
+    boost::asio::awaitable<bool> respond(const request& req, bool is_in_grace);
+    boost::asio::awaitable<bool> finish(response_state& rs);
+    boost::asio::awaitable<void> reject(const boost::system::error_code& ec);
+    boost::asio::awaitable<void> answer_and_close(boost::beast::http::status s);
+    boost::asio::awaitable<void> staged_close();
+    boost::asio::awaitable<boost::system::error_code> read_more(std::size_t chunk = 16 * 1024);
+    boost::asio::awaitable<boost::system::error_code> write_all(std::string_view data);
+
+    /// Request bytes already received or queued in the kernel: while draining, a pipelined
+    /// batch is answered in full and only its last response carries Connection: close.
+    bool has_pending_request() noexcept;
+
+    void arm(clock::time_point deadline, watch w);
+    void disarm() noexcept;
+
+    server_state& st_;
+    Stream stream_;
+    registry* reg_;
+    registry::iterator it_{};
+    boost::asio::steady_timer timer_;
+    boost::beast::flat_buffer buf_;
+    std::optional<parser_type> parser_;
+    std::size_t chunk_ext_bytes_ = 0;
+    std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)>
+        on_chunk_header_;
+    clock::time_point accepted_at_ = clock::now();
+    clock::time_point deadline_ = clock::time_point::max();
+    unsigned gen_ = 0;
+    watch watch_ = watch::none;
+    conn_state state_ = conn_state::idle;
+    bool is_expired_ = false;
+    bool is_forced_ = false;
+    bool is_broken_ = false;
+};
+
+} // namespace baton::http::detail
+
+#include "connection_impl.hpp"

@@ -1,0 +1,565 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// The definitions of connection<Stream> (included by connection.hpp only).
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace baton::http::detail {
+
+namespace conn_impl {
+
+namespace asio = boost::asio;
+namespace bhttp = boost::beast::http;
+using error_code = boost::system::error_code;
+
+inline constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+inline constexpr std::size_t read_chunk = 16 * 1024;
+/// An idle connection waits with a small buffer: 1000 idle keep-alive clients must not
+/// hold 16 MiB. Most requests fit; bigger ones grow the buffer while they are read.
+inline constexpr std::size_t idle_read_chunk = 1024;
+
+/// Beast's parse errors in baton's terms.
+inline error_code map_parse_error(const error_code& ec) noexcept
+{
+    if (ec == bhttp::error::header_limit)
+        return errc::header_too_large;
+    if (ec == bhttp::error::body_limit)
+        return errc::body_too_large;
+    return errc::bad_request;
+}
+
+/// The size of a message's fields as they were on the wire (name, ": ", value, CRLF).
+template <class Fields>
+std::size_t field_bytes(const Fields& fields) noexcept
+{
+    std::size_t n = 0;
+    for (const auto& f : fields)
+        n += f.name_string().size() + f.value().size() + 4;
+    return n;
+}
+
+inline bool is_100_continue(std::string_view v) noexcept
+{
+    constexpr std::string_view want = "100-continue";
+    if (v.size() != want.size())
+        return false;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        auto c = v[i] >= 'A' && v[i] <= 'Z' ? static_cast<char>(v[i] - 'A' + 'a') : v[i];
+        if (c != want[i])
+            return false;
+    }
+    return true;
+}
+
+} // namespace conn_impl
+
+template <class Stream>
+connection<Stream>::connection(server_state& st, Stream stream, registry* reg)
+    : st_(st)
+    , stream_(std::move(stream))
+    , reg_(reg)
+    , timer_(stream_.get_executor())
+{
+    if (reg_ != nullptr)
+        it_ = reg_->insert(reg_->end(), this);
+    on_chunk_header_ = [this](std::uint64_t, boost::beast::string_view ext,
+                              boost::system::error_code& ec) {
+        // chunk extensions count against max_header_bytes, like the header itself
+        chunk_ext_bytes_ += ext.size();
+        if (chunk_ext_bytes_ > st_.opts.max_header_bytes)
+            ec = boost::beast::http::error::header_limit;
+    };
+}
+
+template <class Stream>
+connection<Stream>::~connection()
+{
+    if (reg_ != nullptr)
+        reg_->erase(it_);
+    st_.release_connection();
+}
+
+template <class Stream>
+void connection<Stream>::start(std::shared_ptr<connection> c)
+{
+    auto ex = c->stream_.get_executor();
+    auto* raw = c.get();
+    boost::asio::co_spawn(ex, raw->run(std::move(c)), boost::asio::detached);
+}
+
+template <class Stream>
+void connection<Stream>::arm(clock::time_point deadline, watch w)
+{
+    ++gen_;
+    is_expired_ = false;
+    watch_ = w;
+    deadline_ = deadline;
+    timer_.expires_at(deadline);
+    timer_.async_wait(
+        [weak = this->weak_from_this(), gen = gen_](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || gen != self->gen_)
+                return;
+            self->is_expired_ = true;
+            traits::cancel(self->stream_);
+        });
+}
+
+template <class Stream>
+void connection<Stream>::disarm() noexcept
+{
+    ++gen_;
+    deadline_ = clock::time_point::max();
+    timer_.cancel();
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection> self)
+{
+    try {
+        co_await serve();
+    } catch (const std::exception& e) {
+        st_.report(errc::bad_request, e.what());
+    }
+    state_ = conn_state::closing;
+    disarm();
+    traits::close(stream_);
+    (void)self; // the frame holds the connection until here
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(std::size_t chunk)
+{
+    auto [ec, n] =
+        co_await stream_.async_read_some(buf_.prepare(chunk), conn_impl::tuple_awaitable);
+    buf_.commit(n);
+    co_return ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::write_all(std::string_view data)
+{
+    if (is_broken_ || is_forced_)
+        co_return boost::asio::error::operation_aborted;
+    arm(clock::now() + st_.opts.write_timeout, watch::write);
+    auto [ec, n] = co_await boost::asio::async_write(stream_, boost::asio::buffer(data),
+                                                     conn_impl::tuple_awaitable);
+    (void)n;
+    bool timed_out = is_expired_;
+    disarm();
+    if (ec) {
+        is_broken_ = true;
+        if (timed_out) {
+            ec = errc::write_timeout;
+            st_.report(ec, "writing a response"); // a client gone away is not worth a line
+        }
+    }
+    co_return ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::serve()
+{
+    for (bool is_first = true;; is_first = false) {
+        // Wait for the first byte of the next request (or use a pipelined one).
+        bool is_in_grace = false;
+        auto header_deadline = accepted_at_ + st_.opts.header_timeout;
+        if (buf_.size() == 0) {
+            auto ec = co_await wait_first_byte(is_first);
+            if (ec)
+                co_return; // closed, in stages where it was ours to close
+            is_in_grace = st_.is_draining();
+            if (!is_first)
+                header_deadline = clock::now() + st_.opts.header_timeout;
+        } else if (!is_first) {
+            header_deadline = clock::now() + st_.opts.header_timeout;
+        }
+
+        state_ = conn_state::reading;
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(
+            std::min<std::size_t>(st_.opts.max_header_bytes, UINT32_MAX)));
+        parser_->body_limit(st_.opts.max_body_bytes);
+        parser_->eager(false); // stop after the header: framing is checked before the body
+        chunk_ext_bytes_ = 0;
+        parser_->on_chunk_header(on_chunk_header_);
+
+        auto header_ec = co_await read_header(header_deadline);
+        if (header_ec) {
+            co_await reject(header_ec);
+            co_return;
+        }
+        if (st_.opts.admit) {
+            auto verdict = st_.opts.admit(parser_->get().base());
+            if (verdict != boost::beast::http::status::unknown) {
+                // answered from the header alone: the body is never read
+                st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
+                co_await answer_and_close(verdict);
+                co_return;
+            }
+        }
+        if (parser_->get().version() == 11 && !parser_->is_done() &&
+            conn_impl::is_100_continue(
+                std::string_view(parser_->get()[boost::beast::http::field::expect]))) {
+            auto write_ec = co_await write_all("HTTP/1.1 100 Continue\r\n\r\n");
+            if (write_ec)
+                co_return;
+        }
+        auto body_ec = co_await read_body();
+        if (body_ec) {
+            co_await reject(body_ec);
+            co_return;
+        }
+
+        request req = parser_->release();
+        parser_.reset();
+        bool is_keep_alive = co_await respond(req, is_in_grace);
+        if (!is_keep_alive) {
+            co_await staged_close();
+            co_return;
+        }
+    }
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first_byte(bool is_first)
+{
+    state_ = conn_state::idle;
+    auto now = clock::now();
+    if (st_.is_draining())
+        arm(now + st_.opts.drain_grace, watch::drain); // step 4: the drain grace
+    else if (is_first)
+        arm(accepted_at_ + st_.opts.header_timeout, watch::header);
+    else
+        arm(now + st_.opts.idle_timeout, watch::idle);
+    if (buf_.capacity() > conn_impl::idle_read_chunk)
+        buf_.shrink_to_fit(); // empty here: gives the memory back
+    auto ec = co_await read_more(conn_impl::idle_read_chunk);
+    bool timed_out = is_expired_;
+    auto w = watch_;
+    disarm();
+    if (!ec)
+        co_return ec;
+    if (is_forced_)
+        co_return ec;
+    // Step 4: before closing an idle connection, check whether request bytes are already
+    // waiting (non-blocking peek); if so, serve them.
+    if (timed_out && traits::available(stream_) > 0) {
+        arm(clock::now() + st_.opts.header_timeout, watch::header);
+        ec = co_await read_more();
+        disarm();
+        if (!ec)
+            co_return ec;
+    }
+    if (timed_out && w == watch::drain)
+        st_.counters.closed_by_drain.fetch_add(1, std::memory_order_relaxed);
+    if (ec == boost::asio::error::eof || !timed_out) {
+        traits::close(stream_); // the client closed (or the stream failed): nothing to linger for
+        co_return ec;
+    }
+    co_await staged_close();
+    co_return ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::read_header(clock::time_point deadline)
+{
+    namespace bhttp = boost::beast::http;
+    fold_scanner folds;
+    arm(deadline, watch::header);
+    auto& p = *parser_;
+    for (;;) {
+        if (buf_.size() > 0) {
+            boost::system::error_code ec;
+            auto n = p.put(buf_.data(), ec);
+            folds.feed(std::string_view(static_cast<const char*>(buf_.data().data()), n), false);
+            buf_.consume(n);
+            if (ec == bhttp::error::bad_version &&
+                has_unsupported_version(
+                    std::string_view(static_cast<const char*>(buf_.data().data()), buf_.size()))) {
+                disarm();
+                co_return errc::unsupported_version;
+            }
+            if (ec && ec != bhttp::error::need_more) {
+                disarm();
+                co_return conn_impl::map_parse_error(ec);
+            }
+            if (p.is_header_done())
+                break;
+        }
+        if (buf_.size() >= st_.opts.max_header_bytes) {
+            disarm();
+            co_return errc::header_too_large;
+        }
+        auto read_ec = co_await read_more();
+        if (read_ec) {
+            bool timed_out = is_expired_;
+            disarm();
+            co_return timed_out ? boost::system::error_code(errc::header_timeout) : read_ec;
+        }
+    }
+    disarm();
+    if (folds.has_fold())
+        co_return errc::bad_request; // obs-fold: RFC 9112 §5.2 lets a server reject it
+    auto version = p.get().version();
+    if (version != 10 && version != 11)
+        co_return errc::unsupported_version;
+    co_return validate_framing(p.get().base());
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body()
+{
+    namespace bhttp = boost::beast::http;
+    auto& p = *parser_;
+    if (p.is_done())
+        co_return boost::system::error_code{};
+    p.eager(true);
+    const bool is_chunked = p.chunked();
+    arm(clock::now() + st_.opts.body_timeout, watch::body);
+    for (;;) {
+        // Beast 1.81 BOOST_ASSERTs (n >= 5 in parse_chunk_header) when the end of a valid
+        // chunked body arrives split across reads; fixed in Boost 1.86. Never hand it fewer
+        // than 5 bytes of a chunked body: what is left of a valid one never is ("0\r\n\r\n").
+        if (buf_.size() > 0 && (!is_chunked || buf_.size() >= 5)) {
+            boost::system::error_code ec;
+            auto n = p.put(buf_.data(), ec);
+            buf_.consume(n);
+            if (ec && ec != bhttp::error::need_more) {
+                disarm();
+                co_return conn_impl::map_parse_error(ec);
+            }
+            if (p.is_done()) {
+                // trailer fields join the header's: together they are held to the limit
+                if (is_chunked && conn_impl::field_bytes(p.get()) > st_.opts.max_header_bytes) {
+                    disarm();
+                    co_return errc::header_too_large;
+                }
+                break;
+            }
+            if (!ec && n > 0)
+                continue;
+        }
+        // What is left unparsed is an unfinished chunk header or the trailer section.
+        if (buf_.size() >= st_.opts.max_header_bytes) {
+            disarm();
+            co_return errc::header_too_large;
+        }
+        auto read_ec = co_await read_more();
+        if (read_ec) {
+            bool timed_out = is_expired_;
+            disarm();
+            co_return timed_out ? boost::system::error_code(errc::body_timeout) : read_ec;
+        }
+    }
+    disarm();
+    co_return boost::system::error_code{};
+}
+
+template <class Stream>
+boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, bool is_in_grace)
+{
+    namespace bhttp = boost::beast::http;
+    response_state rs;
+    rs.version = req.version();
+    rs.is_head = req.method() == bhttp::verb::head;
+    rs.wants_keep_alive = req.keep_alive();
+    state_ = conn_state::handling;
+
+    std::exception_ptr failure;
+    if (st_.coroutine_handler) {
+        response_writer w(rs, this);
+        try {
+            co_await st_.coroutine_handler(req, w);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    } else {
+        // A plain function may block: it runs on the worker pool, never on this loop.
+        response_writer w(rs, nullptr);
+        try {
+            co_await boost::asio::co_spawn(
+                st_.pool()->get_executor(),
+                [&]() -> boost::asio::awaitable<void> {
+                    st_.plain_handler(req, w);
+                    co_return;
+                },
+                boost::asio::use_awaitable);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    }
+    if (is_forced_ || is_broken_)
+        co_return false; // close() cut us, or a flush found the client gone
+    if (failure) {
+        std::string what = "handler threw";
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            what += ": ";
+            what += e.what();
+        } catch (...) {
+        }
+        st_.report(errc::handler_exception, what);
+        if (rs.is_header_sent)
+            co_return false; // too late for a 500: end the body abruptly
+        rs.status = bhttp::status::internal_server_error;
+        rs.fields.clear();
+        rs.body = "Internal Server Error\n";
+        rs.wants_keep_alive = false;
+    }
+    bool is_finished = co_await finish(rs);
+    if (!is_finished)
+        co_return false;
+    st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
+    if (is_in_grace)
+        st_.counters.served_in_grace.fetch_add(1, std::memory_order_relaxed);
+    co_return rs.is_keep_alive;
+}
+
+template <class Stream>
+boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
+{
+    std::string out;
+    if (!rs.is_header_sent) {
+        // Step 3: a response whose header is not written yet carries Connection: close
+        // once shutdown began, unless more pipelined requests are already here (they are
+        // answered too, and the last response carries it).
+        rs.is_keep_alive = rs.wants_keep_alive && (!st_.is_draining() || has_pending_request());
+        rs.mode = status_has_body(rs.status) ? body_mode::content_length : body_mode::none;
+        append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size());
+        rs.is_header_sent = true;
+        if (rs.mode == body_mode::content_length && !rs.is_head)
+            out += rs.body;
+    } else if (!rs.is_head && rs.mode == body_mode::chunked) {
+        append_chunk(out, rs.body);
+        out += last_chunk;
+    } else if (!rs.is_head && rs.mode == body_mode::close_delimited) {
+        out += rs.body;
+    }
+    rs.body.clear();
+    if (out.empty())
+        co_return true;
+    auto ec = co_await write_all(out);
+    co_return !ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
+{
+    std::string out;
+    if (!rs.is_header_sent) {
+        if (!status_has_body(rs.status))
+            rs.mode = body_mode::none;
+        else
+            rs.mode = rs.version == 11 ? body_mode::chunked : body_mode::close_delimited;
+        rs.is_keep_alive = rs.wants_keep_alive && (!st_.is_draining() || has_pending_request()) &&
+                           rs.mode != body_mode::close_delimited;
+        append_header(out, rs, rs.mode, rs.is_keep_alive, 0);
+        rs.is_header_sent = true;
+    }
+    if (!rs.is_head && rs.mode == body_mode::chunked)
+        append_chunk(out, rs.body);
+    else if (!rs.is_head && rs.mode == body_mode::close_delimited)
+        out += rs.body;
+    rs.body.clear();
+    if (out.empty())
+        co_return;
+    auto ec = co_await write_all(out);
+    if (ec)
+        throw boost::system::system_error(ec, "flush");
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::reject(const boost::system::error_code& ec)
+{
+    if (ec.category() != category() || is_forced_) {
+        traits::close(stream_); // the client went away mid-request: nobody to answer
+        co_return;
+    }
+    st_.counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    st_.report(ec, "request rejected");
+    co_await answer_and_close(status_for(ec));
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::answer_and_close(boost::beast::http::status s)
+{
+    // Nothing after this request is parsed: a pipelined request behind it is never served,
+    // and its unread body is read and discarded by the staged close, so the client that
+    // keeps sending it still reads this answer (no reset).
+    const std::string response = error_response(s, 11);
+    auto write_ec = co_await write_all(response);
+    if (write_ec) {
+        traits::close(stream_);
+        co_return;
+    }
+    co_await staged_close();
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::staged_close()
+{
+    state_ = conn_state::closing;
+    if (is_forced_)
+        co_return;
+    // 1. Write side first: the client reads the whole response, then a FIN (never a RST).
+    traits::shutdown_send(stream_);
+    // 2. A bounded read-and-discard: unread request bytes at close() would make a RST.
+    if constexpr (traits::lingers) {
+        arm(clock::now() + st_.opts.linger_timeout, watch::linger);
+        std::size_t discarded = 0;
+        while (discarded < st_.opts.linger_bytes) {
+            buf_.clear();
+            auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::read_chunk),
+                                                            conn_impl::tuple_awaitable);
+            if (ec)
+                break;
+            discarded += n;
+        }
+        disarm();
+    }
+    // 3. Close.
+    traits::close(stream_);
+}
+
+template <class Stream>
+bool connection<Stream>::has_pending_request() noexcept
+{
+    return buf_.size() > 0 || traits::available(stream_) > 0;
+}
+
+template <class Stream>
+void connection<Stream>::drain()
+{
+    // Steps 3 and 4: a request in flight finishes (its response gets Connection: close);
+    // an idle connection keeps waiting, but only for the drain grace.
+    if (state_ != conn_state::idle || is_forced_)
+        return;
+    auto deadline = st_.drain_start() + st_.opts.drain_grace;
+    if (deadline < deadline_)
+        arm(deadline, watch::drain);
+}
+
+template <class Stream>
+void connection<Stream>::force_close()
+{
+    if (is_forced_)
+        return;
+    is_forced_ = true;
+    if (st_.is_draining())
+        st_.counters.force_closed.fetch_add(1, std::memory_order_relaxed);
+    disarm();
+    traits::close(stream_);
+}
+
+} // namespace baton::http::detail

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: MIT
+#include <baton/http/response_writer.hpp>
+
+namespace baton::http {
+
+void response_writer::set(boost::beast::http::field name, std::string_view value)
+{
+    state_->fields.set(name, value);
+}
+
+void response_writer::set(std::string_view name, std::string_view value)
+{
+    state_->fields.set(name, value);
+}
+
+boost::asio::awaitable<void> response_writer::flush()
+{
+    if (sink_ == nullptr)
+        co_return; // a buffered (plain-function) handler: everything goes out at its end
+    co_await sink_->flush(*state_);
+}
+
+} // namespace baton::http

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: MIT
+#include <baton/http/sleep.hpp>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace baton::http {
+
+boost::asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d)
+{
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, d);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+}
+
+} // namespace baton::http

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: MIT
+#include "wire.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include <charconv>
+
+namespace baton::http::detail {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+void append_number(std::string& out, std::size_t n, int base)
+{
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n, base);
+    out.append(buf, end);
+}
+
+void append_status_line(std::string& out, unsigned version, bhttp::status s)
+{
+    out += version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    append_number(out, static_cast<std::size_t>(s), 10);
+    out += ' ';
+    auto reason = bhttp::obsolete_reason(s);
+    out.append(reason.data(), reason.size());
+    out += "\r\n";
+}
+
+} // namespace
+
+bool status_has_body(bhttp::status s) noexcept
+{
+    auto code = static_cast<unsigned>(s);
+    return code >= 200 && s != bhttp::status::no_content && s != bhttp::status::not_modified;
+}
+
+void append_header(std::string& out, const response_state& rs, body_mode mode, bool keep_alive,
+                   std::size_t content_length)
+{
+    append_status_line(out, rs.version, rs.status);
+    for (const auto& f : rs.fields) {
+        auto name = f.name();
+        if (name == bhttp::field::connection || name == bhttp::field::content_length ||
+            name == bhttp::field::transfer_encoding)
+            continue;
+        auto n = f.name_string();
+        auto v = f.value();
+        out.append(n.data(), n.size());
+        out += ": ";
+        out.append(v.data(), v.size());
+        out += "\r\n";
+    }
+    switch (mode) {
+    case body_mode::content_length:
+        out += "Content-Length: ";
+        append_number(out, content_length, 10);
+        out += "\r\n";
+        break;
+    case body_mode::chunked:
+        out += "Transfer-Encoding: chunked\r\n";
+        break;
+    case body_mode::none:
+    case body_mode::close_delimited:
+        break;
+    }
+    if (!keep_alive)
+        out += "Connection: close\r\n";
+    else if (rs.version == 10)
+        out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+}
+
+void append_chunk(std::string& out, std::string_view data)
+{
+    if (data.empty())
+        return;
+    append_number(out, data.size(), 16);
+    out += "\r\n";
+    out.append(data);
+    out += "\r\n";
+}
+
+std::string error_response(bhttp::status s, unsigned version)
+{
+    std::string out;
+    append_status_line(out, version == 10 ? 10 : 11, s);
+    auto reason = bhttp::obsolete_reason(s);
+    out += "Content-Type: text/plain\r\nContent-Length: ";
+    append_number(out, reason.size() + 1, 10);
+    out += "\r\nConnection: close\r\n\r\n";
+    out.append(reason.data(), reason.size());
+    out += '\n';
+    return out;
+}
+
+bhttp::status status_for(const boost::system::error_code& ec) noexcept
+{
+    if (ec.category() != category())
+        return bhttp::status::bad_request;
+    switch (static_cast<errc>(ec.value())) {
+    case errc::header_timeout:
+    case errc::body_timeout:
+        return bhttp::status::request_timeout;
+    case errc::body_too_large:
+        return bhttp::status::payload_too_large;
+    case errc::header_too_large:
+        return bhttp::status::request_header_fields_too_large;
+    case errc::unsupported_transfer_coding:
+        return bhttp::status::not_implemented;
+    case errc::unsupported_version:
+        return bhttp::status::http_version_not_supported;
+    case errc::too_many_connections:
+        return bhttp::status::service_unavailable;
+    case errc::handler_exception:
+        return bhttp::status::internal_server_error;
+    default:
+        return bhttp::status::bad_request;
+    }
+}
+
+} // namespace baton::http::detail
