@@ -1,61 +1,79 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# A measurement, not a test: restart latency (SIGHUP to the old generation gone from the
-# status file, i.e. signalled and exited) and resident memory of the starter, for Perl's
-# start_server and baton's (--readiness=interval, the default, and --readiness=notify), in
-# one run with the same worker (starter_fixture_worker, which exits at once on SIGTERM).
+# A measurement, not a test: restart latency and resident memory of the starter, for Perl's
+# start_server and baton's (--readiness=interval, the default, and --readiness=notify), in one
+# run with the same worker (starter_fixture_worker, which exits at once on SIGTERM).
 #
-#   bench/starter/restart_latency.sh [BUILD_BIN_DIR] [ROUNDS]
+#   bench/starter/restart_latency.sh [BIN_DIR] [ROUNDS] [WORKER_BIN_DIR]
 #
-# Prints one line per starter: median / p90 restart latency in ms, and VmRSS in kB.
+# Two latencies per restart, both from the moment SIGHUP is sent:
+#   signalled  the starter logs `killing old workers` (issue 4's definition: HUP to old
+#              generation signalled; both starters print that line just before kill(2)).
+#              Every log line is time-stamped as it arrives, by a reader blocked on the pipe.
+#   gone       the starter logs `old worker PID died` (the old generation also exited and was
+#              reaped; the status file is rewritten right after).
+# No busy polling: the script sleeps between checks, so it does not compete for the CPU.
+# Prints, per starter: median and p90 of each, in ms (3 decimals), and VmRSS in kB.
 set -euo pipefail
 bin=${1:-$(dirname "$0")/../../build/release/bin}
 rounds=${2:-20}
 bin=$(cd "$bin" && pwd)
-worker=$bin/starter_fixture_worker
-[ -x "$worker" ] || { echo "no $worker: build the dev or release preset first" >&2; exit 1; }
+wbin=${3:-$bin}
+[ -x "$wbin/starter_fixture_worker" ] || wbin=$(dirname "$0")/../../build/dev/bin
+wbin=$(cd "$wbin" && pwd)
+worker=$wbin/starter_fixture_worker
+[ -x "$worker" ] || { echo "no $worker: build the dev preset first" >&2; exit 1; }
 work=$(mktemp -d /tmp/baton-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-now_ns() { date +%s%N; }
+# stamp: prefixes each line of stdin with $EPOCHREALTIME (µs) as it is read.
+stamp() { while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done; }
 
-# measure NAME STARTER [OPTIONS...]: prints NAME median p90 rss
+# stats NAME FILE: median and p90 of the numbers in FILE (one a line)
+stats() {
+    sort -g "$1" | awk '{ v[NR] = $1 } END { printf "%9.3f %9.3f", v[int((NR + 1) / 2)], v[int(NR * 0.9 + 0.5)] }'
+}
+
+# measure NAME STARTER [OPTIONS...]
 measure() {
     local name=$1 starter=$2
     shift 2
-    local status=$work/$name.status
+    local status=$work/$name.status log=$work/$name.log
     "$starter" --port=127.0.0.1:0 --status-file="$status" "$@" -- "$worker" --notify-ready \
-        >"$work/$name.log" 2>&1 &
+        2> >(stamp >"$log") &
     local spid=$!
     local i
     for i in $(seq 1 1000); do # first generation up (bounded)
         [ -s "$status" ] && break
         sleep 0.01
     done
-    local samples=()
+    : >"$work/$name.sig"
+    : >"$work/$name.gone"
     for r in $(seq 1 "$rounds"); do
-        local old
-        old=$(head -n1 "$status")
-        local t0
-        t0=$(now_ns)
+        local t0 t1 t2
+        t0=$EPOCHREALTIME
         kill -HUP "$spid"
-        i=0
-        while ((i++ < 200000)); do # until the status file no longer lists the old one
-            read -r -d '' st <"$status" || true
-            [[ -n $st && $st != *"$old"* && ${st%$'\n'} != *$'\n'* ]] && break
+        for i in $(seq 1 3000); do # this round's `old worker … died` line (bounded)
+            (($(grep -c '^[0-9.]* old worker .* died' "$log" || true) >= r)) && break
+            sleep 0.005
         done
-        samples+=($((($(now_ns) - t0) / 1000000)))
+        t1=$(grep 'killing old workers' "$log" | sed -n "${r}p" | cut -d' ' -f1)
+        t2=$(grep '^[0-9.]* old worker .* died' "$log" | sed -n "${r}p" | cut -d' ' -f1)
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$work/$name.sig"
+        awk -v a="$t0" -v b="$t2" 'BEGIN { printf "%.3f\n", (b - a) * 1000 }' >>"$work/$name.gone"
+        sleep 0.1 # let the machine settle between rounds
     done
     local rss
     rss=$(awk '/^VmRSS/ {print $2}' "/proc/$spid/status")
     kill -TERM "$spid"
     wait "$spid" || true
-    printf '%s\n' "${samples[@]}" | sort -n | awk -v name="$name" -v rss="$rss" '
-        { v[NR] = $1 }
-        END { printf "%-22s median %6d ms   p90 %6d ms   rss %6d kB\n", name, v[int((NR + 1) / 2)], v[int(NR * 0.9 + 0.5)], rss }'
+    printf '%-16s %s   %s   %7d\n' "$name" "$(stats "$work/$name.sig")" \
+        "$(stats "$work/$name.gone")" "$rss"
 }
 
-echo "rounds: $rounds, worker: $worker"
+echo "rounds: $rounds, starter: $bin/start_server, worker: $worker"
+echo "                 HUP->signalled ms   HUP->old gone ms    VmRSS"
+echo "starter             median       p90    median       p90       kB"
 if [ -x /usr/bin/start_server ]; then
     measure perl /usr/bin/start_server
 fi

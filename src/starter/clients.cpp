@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "clients.hpp"
 
+#include "file_text.hpp"
 #include "log.hpp"
+#include "restart_record.hpp"
 #include "status_file.hpp"
 #include "supervisor.hpp"
 
@@ -15,10 +17,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <map>
-#include <set>
-#include <sstream>
 #include <string>
 
 namespace baton::starter {
@@ -75,35 +73,9 @@ struct held_pid_file {
     bool is_released() const { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; }
 };
 
-// The children of `pid` (a one-thread process), from /proc.
-std::vector<pid_t> children_of(pid_t pid)
+std::string read_or_empty(const std::string& path)
 {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-    std::vector<pid_t> out;
-    for (long child = 0; in >> child;)
-        out.push_back(static_cast<pid_t>(child));
-    return out;
-}
-
-// SERVER_STARTER_GENERATION in the environment `pid` was exec'd with (0: none or unreadable;
-// a child forked but not yet exec'd still shows start_server's own 0).
-unsigned long generation_of_process(pid_t pid)
-{
-    std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-    constexpr std::string_view key = "SERVER_STARTER_GENERATION=";
-    for (std::string var; std::getline(in, var, '\0');)
-        if (var.starts_with(key))
-            return std::strtoul(var.c_str() + key.size(), nullptr, 10);
-    return 0;
-}
-
-std::string read_file(const std::string& path, bool& ok)
-{
-    std::ifstream in(path);
-    ok = static_cast<bool>(in);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
+    return read_text_file(path).value_or(std::string());
 }
 
 } // namespace
@@ -150,17 +122,23 @@ int run_restart(const options& opts)
         log_line::write(pf.err);
         return exit_client;
     }
-    bool ok = false;
-    const auto before = parse_status_generations(read_file(*opts.status_file, ok));
-    if (!ok) {
+    const auto status_text = read_text_file(*opts.status_file);
+    if (!status_text) {
         log_line::write("failed to open file:" + *opts.status_file + ":" + std::strerror(errno));
         return exit_client;
     }
+    const auto before = parse_status_generations(*status_text);
     if (before.empty()) {
         log_line::write("no active process found in the status file");
         return exit_client;
     }
     const unsigned long newest = before.back();
+    // The restart record (restart_record.hpp): attempts spawned after this HUP count more
+    // HUPs than it does now. A start_server that keeps none (Perl's) is judged by the status
+    // file alone, and a failed attempt there shows only as the deadline passing.
+    const std::string record_path = restart_record_path(*opts.status_file);
+    const auto record_before = read_text_file(record_path);
+    const unsigned long hups_before = record_before ? parse_restart_record(*record_before).hups : 0;
     if (::kill(pf.pid, SIGHUP) != 0) {
         log_line::write(std::string("failed to send SIGHUP to the server process:") +
                         std::strerror(errno));
@@ -169,44 +147,30 @@ int run_restart(const options& opts)
     const milliseconds limit = restart_timeout(opts);
     const auto deadline = steady::now() + limit;
     std::vector<unsigned long> gens;
-    // New workers seen as start_server's children: pid -> generation (0: not exec'd yet).
-    // One that disappears before its generation ever shows in the status file failed to
-    // start; report it at once instead of waiting for the deadline.
-    std::map<pid_t, unsigned long> candidates;
-    std::set<unsigned long> seen_in_status;
     while (steady::now() < deadline) {
-        const std::vector<pid_t> kids = children_of(pf.pid);
-        gens = parse_status_generations(read_file(*opts.status_file, ok));
-        seen_in_status.insert(gens.begin(), gens.end());
-        if (!gens.empty() && gens.front() > newest)
+        const auto record_text = read_text_file(record_path);
+        const restart_record rec = parse_restart_record(record_text.value_or(std::string()));
+        gens = parse_status_generations(read_or_empty(*opts.status_file));
+        // A failure is checked first: it stays in the record, so it is never missed, however
+        // fast the worker died and however late this loop looks.
+        if (rec.failed && rec.failed->hups > hups_before) {
+            const auto& f = *rec.failed;
+            log_line::write("new worker " + (f.pid > 0 ? std::to_string(f.pid) + " " : "") +
+                            "(generation " + std::to_string(f.generation) +
+                            ") failed to start; start_server (pid:" + std::to_string(pf.pid) +
+                            ") keeps the old generation serving and retries (" + f.why + ")");
+            return exit_client;
+        }
+        const bool is_done = record_text
+                                 ? rec.ready && rec.ready->hups > hups_before && !gens.empty() &&
+                                       gens.front() >= rec.ready->generation
+                                 : !gens.empty() && gens.front() > newest;
+        if (is_done)
             return exit_ok; // a newer generation runs and every older one is gone
         if (pf.is_released()) {
             log_line::write("start_server (pid:" + std::to_string(pf.pid) +
                             ") exited before the restart completed");
             return exit_client;
-        }
-        for (auto it = candidates.begin(); it != candidates.end();) {
-            const auto [pid, gen] = *it;
-            const bool is_gone = std::find(kids.begin(), kids.end(), pid) == kids.end();
-            const bool was_up = gen != 0
-                                    ? seen_in_status.contains(gen)
-                                    : seen_in_status.upper_bound(newest) != seen_in_status.end();
-            if (is_gone && !was_up) {
-                log_line::write("new worker " + std::to_string(pid) +
-                                (gen ? " (generation " + std::to_string(gen) + ")" : "") +
-                                " failed to start; start_server (pid:" + std::to_string(pf.pid) +
-                                ") keeps the old generation serving and retries");
-                return exit_client;
-            }
-            it = is_gone ? candidates.erase(it) : std::next(it);
-        }
-        for (pid_t kid : kids) {
-            const unsigned long gen = generation_of_process(kid);
-            const auto known = candidates.find(kid);
-            if (known != candidates.end())
-                known->second = gen;
-            else if (gen == 0 || gen > newest)
-                candidates.emplace(kid, gen);
         }
         pause_briefly();
     }

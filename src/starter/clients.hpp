@@ -14,12 +14,11 @@ namespace baton::starter {
     releases the lock (it has exited). Bounded: `--shutdown-timeout` + 30 s, else 120 s. */
 int run_stop(const options& opts);
 
-/** `--restart`: HUP, then wait until a generation newer than the newest before the HUP is
-    running and every older one has exited. Never hangs on a failed attempt (Server::Starter
-    waits for exactly max+1): a new worker (a child of start_server with a newer
-    SERVER_STARTER_GENERATION, or not yet exec'd) that exits before its generation shows in
-    the status file is reported at once; otherwise bounded by `restart_timeout(opts)`.
-    Non-zero with the reason. */
+/** `--restart`: HUP, then wait until an attempt spawned after that HUP is ready and no
+    older generation is left in the status file. Never hangs on a failed attempt (Server::
+    Starter waits for exactly max+1): the restart record (restart_record.hpp) keeps every
+    failure, so one is reported however fast the worker died; otherwise bounded by
+    `restart_timeout(opts)`. Non-zero with the reason. */
 int run_restart(const options& opts);
 
 /// How long `--restart` waits: --interval + --ready-timeout (10 s if unset) +

@@ -106,12 +106,20 @@ void machine::spawn_candidate(clock::time_point now)
     ++generation_; // per attempt, as Server::Starter counts
     last_spawn_at_ = now;
     const pid_t pid = fx_.spawn(generation_);
+    record_.started = restart_attempt{generation_, record_.hups, pid, {}};
     if (pid < 0) {
-        fail(now);
+        fail(now, "fork failed");
         return;
     }
     fx_.log(log_line::starting_worker(pid));
-    candidate_ = worker{pid, generation_, now};
+    candidate_ = worker{pid, generation_, now, record_.hups};
+    fx_.restart_recorded(record_);
+}
+
+void machine::count_hup()
+{
+    ++record_.hups;
+    fx_.restart_recorded(record_);
 }
 
 void machine::succeed(clock::time_point now)
@@ -122,6 +130,8 @@ void machine::succeed(clock::time_point now)
     current_ = candidate_;
     candidate_.reset();
     failures_ = 0;
+    record_.ready = restart_attempt{current_->generation, current_->hups, current_->pid, {}};
+    fx_.restart_recorded(record_);
     last_restart_ = now;
     transition(state::running);
 
@@ -154,8 +164,12 @@ void machine::succeed(clock::time_point now)
     }
 }
 
-void machine::fail(clock::time_point now)
+void machine::fail(clock::time_point now, std::string why)
 {
+    record_.failed = candidate_ ? restart_attempt{candidate_->generation, candidate_->hups,
+                                                  candidate_->pid, std::move(why)}
+                                : restart_attempt{generation_, record_.hups, -1, std::move(why)};
+    fx_.restart_recorded(record_);
     candidate_.reset();
     ++failures_;
     if (is_hup_pending_) { // an operator's new HUP: a fresh deploy, tried at once
@@ -228,11 +242,13 @@ void machine::on_hup(clock::time_point now)
 {
     switch (state_) {
     case state::running:
+        count_hup();
         fx_.log(log_line::received_hup());
         fx_.tell_systemd("RELOADING=1");
         begin_restart(restart_kind::hup, now);
         return;
     case state::restarting:
+        count_hup();
         if (!candidate_) { // waiting to retry a failed start: a new HUP tries at once
             fx_.log(log_line::received_hup());
             failures_ = 0;
@@ -290,7 +306,7 @@ void machine::on_child_exit(pid_t pid, int raw_status, clock::time_point now)
     }
     if (candidate_ && candidate_->pid == pid) {
         fx_.log(log_line::failed_to_start(pid, raw_status));
-        fail(now);
+        fail(now, "exit status:" + std::to_string(raw_status));
         return;
     }
     if (current_ && current_->pid == pid) {
@@ -338,7 +354,8 @@ void machine::on_tick(clock::time_point now)
                 fx_.log(log_line::not_ready_in_time(pid, since(candidate_->spawned, now)));
                 fx_.send_signal(pid, SIGKILL);
                 doomed_.insert(pid);
-                fail(now);
+                fail(now, "not ready after " +
+                              std::to_string(since(candidate_->spawned, now).count()) + " ms");
             }
         } else if (now >= next_spawn_at_) {
             spawn_candidate(now);

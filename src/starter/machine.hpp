@@ -17,6 +17,7 @@
 //   | -              | -               | -
 
 #include "options.hpp"
+#include "restart_record.hpp"
 
 #include <sys/types.h>
 
@@ -68,6 +69,9 @@ public:
     virtual void status_changed(const std::vector<std::pair<unsigned long, pid_t>>& workers) = 0;
     /// A state for systemd (`READY=1`, `RELOADING=1`, `STOPPING=1`).
     virtual void tell_systemd(std::string_view state) = 0;
+
+    /// The restart record changed (a HUP, a spawn, a ready or failed attempt).
+    virtual void restart_recorded(const restart_record& record) { (void)record; }
 };
 
 /// The supervisor's state machine. One thread; every call takes the current time.
@@ -101,6 +105,9 @@ public:
 
     bool is_hup_pending() const noexcept { return is_hup_pending_; }
 
+    /// What `--restart` clients read: HUPs counted, the latest started/ready/failed attempt.
+    const restart_record& record() const noexcept { return record_; }
+
     unsigned consecutive_failures() const noexcept { return failures_; }
 
     /// Is `pid` one of the workers (current, candidate, old)? Used to attribute READY=1.
@@ -111,6 +118,7 @@ private:
         pid_t pid = -1;
         unsigned long generation = 0;
         clock::time_point spawned;
+        unsigned long hups = 0; ///< HUPs counted when it was spawned
     };
 
     struct retired {
@@ -126,7 +134,8 @@ private:
     void begin_restart(restart_kind kind, clock::time_point now);
     void spawn_candidate(clock::time_point now);
     void succeed(clock::time_point now);
-    void fail(clock::time_point now);
+    void fail(clock::time_point now, std::string why);
+    void count_hup();
     void signal_due_old_workers(clock::time_point now, bool is_announced);
     void escalate(clock::time_point now);
     void publish_status();
@@ -146,6 +155,7 @@ private:
     clock::time_point last_spawn_at_{};
     clock::time_point last_restart_{};
     unsigned failures_ = 0;
+    restart_record record_;
     bool is_hup_pending_ = false;
     bool is_started_ = false;
 };

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "notify_socket.hpp"
 
+#include "file_text.hpp"
+
 #include <baton/notify.hpp>
 
 #include <fcntl.h>
@@ -11,8 +13,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace baton::starter {
 
@@ -137,19 +137,15 @@ bool tell_systemd(const std::string& address, std::string_view state)
 
 pid_t parent_of(pid_t pid)
 {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string text;
-    if (!std::getline(in, text))
+    const auto text = read_text_file("/proc/" + std::to_string(pid) + "/stat", 4096);
+    if (!text)
         return 0;
     // "pid (comm) S ppid ...": comm may hold spaces and parentheses; the last ')' ends it.
-    const auto close = text.rfind(')');
-    if (close == std::string::npos)
+    const auto close = text->rfind(')');
+    if (close == std::string::npos || close + 3 >= text->size())
         return 0;
-    std::istringstream rest(text.substr(close + 1));
-    std::string st;
-    long ppid = 0;
-    rest >> st >> ppid;
-    return static_cast<pid_t>(ppid);
+    // ") S ppid": skip the space and the one-letter state
+    return static_cast<pid_t>(std::strtol(text->c_str() + close + 4, nullptr, 10));
 }
 
 } // namespace baton::starter

@@ -204,7 +204,8 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text)
     if (end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 1e9 ||
         !std::isdigit(static_cast<unsigned char>(s.front())))
         return std::nullopt;
-    return std::chrono::milliseconds(static_cast<long long>(std::llround(v * 1000.0)));
+    // v >= 0: adding a half and truncating is llround (which would link libm in for one call)
+    return std::chrono::milliseconds(static_cast<long long>(v * 1000.0 + 0.5));
 }
 
 std::optional<options> parse_options(const std::vector<std::string>& args, options_error& err)

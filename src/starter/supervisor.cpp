@@ -6,6 +6,7 @@
 #include "machine.hpp"
 #include "notify_socket.hpp"
 #include "pid_file.hpp"
+#include "restart_record.hpp"
 #include "signal_name.hpp"
 #include "spawn.hpp"
 #include "status_file.hpp"
@@ -99,6 +100,17 @@ public:
             is_status_written_ = true;
     }
 
+    void restart_recorded(const restart_record& record) override
+    {
+        if (!opts_.status_file)
+            return;
+        const std::string path = restart_record_path(*opts_.status_file);
+        if (const auto ec = write_status_file(path, format_restart_record(record)))
+            log_line::write("failed to write restart record " + path + ": " + ec.message());
+        else
+            is_record_written_ = true;
+    }
+
     void tell_systemd(std::string_view state) override
     {
         if (systemd_address_.empty())
@@ -116,6 +128,8 @@ public:
 
     bool is_status_written() const noexcept { return is_status_written_; }
 
+    bool is_record_written() const noexcept { return is_record_written_; }
+
 private:
     const options& opts_;
     env_map base_env_;
@@ -123,6 +137,7 @@ private:
     std::string notify_address_;
     std::string systemd_address_;
     bool is_status_written_ = false;
+    bool is_record_written_ = false;
 };
 
 bool open_log(const std::string& spec, setup_error& err)
@@ -354,6 +369,8 @@ int run_supervisor(const options& opts)
     // 7. clean up what this process created
     if (opts.status_file && fx.is_status_written())
         ::unlink(opts.status_file->c_str());
+    if (opts.status_file && fx.is_record_written())
+        ::unlink(restart_record_path(*opts.status_file).c_str());
     close_listeners(sockets);
     ::close(sfd);
     pid_lock.release();

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "worker_env.hpp"
 
+#include "file_text.hpp"
+
 #include <dirent.h>
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 
 extern char** environ;
 
@@ -33,12 +34,10 @@ env_map read_envdir(const std::string& dir)
         const std::string name(ent->d_name);
         if (name.empty() || name[0] == '.')
             continue;
-        std::ifstream in(dir + "/" + name);
-        if (!in)
+        const auto text = read_text_file(dir + "/" + name);
+        if (!text)
             continue;
-        std::string line;
-        std::getline(in, line);
-        out[name] = line; // Perl's chomp: the newline only, trailing spaces kept
+        out[name] = text->substr(0, text->find('\n')); // Perl's chomp: the newline only
     }
     ::closedir(d);
     return out;

@@ -107,4 +107,29 @@ TEST_F(StarterClients, RestartFailsInsteadOfHangingWhenTheNewGenerationNeverStar
     EXPECT_TRUE(s.logged("seems to have failed to start, exit status:256"));
 }
 
+TEST_F(StarterClients, RestartReportsAWorkerThatFailsToExec)
+{
+    // The worker is started through a symlink that is removed once generation 1 runs: the
+    // next exec fails (ENOENT) and that child is gone well within a millisecond.
+    const std::string link = dir / "worker-link";
+    ASSERT_EQ(::symlink(worker().c_str(), link.c_str()), 0);
+    process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--pid-file=" + pid,
+               "--status-file=" + status, "--interval=1", "--", link},
+              dir / "log");
+    ASSERT_TRUE(is_up(s)) << s.log();
+    ASSERT_EQ(::unlink(link.c_str()), 0);
+    process restart({bin("start_server"), "--restart", "--pid-file=" + pid,
+                     "--status-file=" + status, "--ready-timeout=10", "--interval=1"},
+                    dir / "restart.log");
+    EXPECT_EQ(restart.exit_code(20s), 3) << restart.log();
+    EXPECT_NE(
+        last_line(restart.log())
+            .find("(generation 2) failed to start; start_server (pid:" + std::to_string(s.pid()) +
+                  ") keeps the old generation serving and retries (exit status:65280)"),
+        std::string::npos)
+        << restart.log();
+    EXPECT_TRUE(s.logged("failed to exec " + link)) << s.log();
+    EXPECT_EQ(generation_of(ask(port)), 1); // the old generation kept serving
+}
+
 } // namespace

@@ -33,6 +33,8 @@ public:
 
     void tell_systemd(std::string_view s) override { systemd.emplace_back(s); }
 
+    void restart_recorded(const restart_record& r) override { records.push_back(r); }
+
     bool logged(std::string_view needle) const
     {
         return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
@@ -52,6 +54,7 @@ public:
     std::vector<std::string> lines;
     std::vector<std::pair<unsigned long, pid_t>> status;
     std::vector<std::string> systemd;
+    std::vector<restart_record> records;
 };
 
 struct Supervisor : ::testing::Test {
@@ -322,6 +325,42 @@ TEST_F(Supervisor, StopWithNoWorkerStopsAtOnce)
     m.on_stop("INT", SIGTERM, "TERM", t0 + 1ms);
     EXPECT_EQ(m.current_state(), state::stopped);
     EXPECT_TRUE(fx.logged("received INT, sending TERM to all workers:none"));
+}
+
+TEST_F(Supervisor, RestartRecordKeepsAFailedAttemptUntilANewerOneFails)
+{
+    auto m = make();
+    bring_up(m);
+    EXPECT_EQ(m.record().hups, 0U);
+    EXPECT_EQ(m.record().ready, (restart_attempt{1, 0, 100, {}}));
+    m.on_hup(t0 + 5s);
+    EXPECT_EQ(m.record().hups, 1U);
+    EXPECT_EQ(m.record().started, (restart_attempt{2, 1, 101, {}}));
+    m.on_child_exit(101, 65280, t0 + 5s); // exec failed at once
+    EXPECT_EQ(m.record().failed, (restart_attempt{2, 1, 101, "exit status:65280"}));
+    m.on_tick(t0 + 6s); // the paced retry: a newer attempt, the failure stays recorded
+    EXPECT_EQ(m.record().started, (restart_attempt{3, 1, 102, {}}));
+    EXPECT_EQ(m.record().failed, (restart_attempt{2, 1, 101, "exit status:65280"}));
+    m.on_tick(t0 + 7s);
+    EXPECT_EQ(m.record().ready, (restart_attempt{3, 1, 102, {}}));
+    ASSERT_FALSE(fx.records.empty());
+    EXPECT_EQ(fx.records.back(), m.record()); // every change reaches the effects
+}
+
+TEST_F(Supervisor, RestartRecordCountsACoalescedHupForTheAttemptAfterIt)
+{
+    settings.ready_mode = readiness::notify;
+    settings.ready_timeout = 2s;
+    auto m = make();
+    m.start(t0);
+    m.on_ready(100, t0 + 1ms);
+    m.on_hup(t0 + 5s);
+    m.on_hup(t0 + 5s + 1ms); // coalesced: counted now, served by the attempt after 101
+    EXPECT_EQ(m.record().hups, 2U);
+    EXPECT_EQ(m.record().started, (restart_attempt{2, 1, 101, {}}));
+    m.on_tick(t0 + 7s); // 101 never ready
+    EXPECT_EQ(m.record().failed, (restart_attempt{2, 1, 101, "not ready after 2000 ms"}));
+    EXPECT_EQ(m.record().started, (restart_attempt{3, 2, 102, {}}));
 }
 
 } // namespace
