@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -510,13 +511,24 @@ TEST(HttpDrain, ShortensIdleWaitOfRegisteredConnectionToGrace)
     o.idle_timeout = 60s;
     o.header_timeout = 60s;
     harness h(o);
-    // Drain the idle connection from inside the loop, the way server::shutdown posts it.
-    asio::steady_timer t(h.ioc(), 20ms);
-    t.async_wait([&](const boost::system::error_code&) {
-        h.state().begin_drain();
-        for (auto* c : h.registry())
-            c->drain();
-    });
+    // Drain the connection from inside the loop, the way server::shutdown posts it, once it
+    // is idle: its one request served (checked every 5 ms, bounded by the 4 s below).
+    asio::steady_timer t(h.ioc());
+    std::function<void()> drain_when_idle = [&] {
+        t.expires_after(5ms);
+        t.async_wait([&](const boost::system::error_code& ec) {
+            if (ec)
+                return;
+            if (h.state().counters.requests_served.load() == 0) {
+                drain_when_idle();
+                return;
+            }
+            h.state().begin_drain();
+            for (auto* c : h.registry())
+                c->drain();
+        });
+    };
+    drain_when_idle();
     auto started = std::chrono::steady_clock::now();
     auto out = h.exchange(get_a, 0, false);
     EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 1U);
