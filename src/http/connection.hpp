@@ -84,6 +84,9 @@ private:
     boost::asio::awaitable<void> answer_and_close(boost::beast::http::status s);
     boost::asio::awaitable<void> staged_close();
     boost::asio::awaitable<boost::system::error_code> read_more(std::size_t chunk = 16 * 1024);
+    /// Read more while parsing: header_too_large past the header limit, `on_timeout` when
+    /// the armed deadline fired, the read's error otherwise (the timer is disarmed on error).
+    boost::asio::awaitable<boost::system::error_code> read_more_unparsed(errc on_timeout);
     boost::asio::awaitable<boost::system::error_code> write_all(std::string_view data);
 
     /// Request bytes already received or queued in the kernel: while draining, a pipelined

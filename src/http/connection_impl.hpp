@@ -137,6 +137,24 @@ boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection>
 }
 
 template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::read_more_unparsed(errc on_timeout)
+{
+    // What is still unparsed (a header, a chunk header, a trailer) is held to the header limit.
+    if (buf_.size() >= st_.opts.max_header_bytes) {
+        disarm();
+        co_return errc::header_too_large;
+    }
+    auto read_ec = co_await read_more();
+    if (read_ec) {
+        bool timed_out = is_expired_;
+        disarm();
+        co_return timed_out ? boost::system::error_code(on_timeout) : read_ec;
+    }
+    co_return boost::system::error_code{};
+}
+
+template <class Stream>
 boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(std::size_t chunk)
 {
     auto [ec, n] =
@@ -302,16 +320,8 @@ connection<Stream>::read_header(clock::time_point deadline)
             if (p.is_header_done())
                 break;
         }
-        if (buf_.size() >= st_.opts.max_header_bytes) {
-            disarm();
-            co_return errc::header_too_large;
-        }
-        auto read_ec = co_await read_more();
-        if (read_ec) {
-            bool timed_out = is_expired_;
-            disarm();
-            co_return timed_out ? boost::system::error_code(errc::header_timeout) : read_ec;
-        }
+        if (auto read_ec = co_await read_more_unparsed(errc::header_timeout))
+            co_return read_ec;
     }
     disarm();
     if (folds.has_fold())
@@ -356,16 +366,8 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body(
                 continue;
         }
         // What is left unparsed is an unfinished chunk header or the trailer section.
-        if (buf_.size() >= st_.opts.max_header_bytes) {
-            disarm();
-            co_return errc::header_too_large;
-        }
-        auto read_ec = co_await read_more();
-        if (read_ec) {
-            bool timed_out = is_expired_;
-            disarm();
-            co_return timed_out ? boost::system::error_code(errc::body_timeout) : read_ec;
-        }
+        if (auto read_ec = co_await read_more_unparsed(errc::body_timeout))
+            co_return read_ec;
     }
     disarm();
     co_return boost::system::error_code{};
