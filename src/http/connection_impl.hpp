@@ -444,7 +444,7 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
         // answered too, and the last response carries it).
         rs.is_keep_alive = rs.wants_keep_alive && (!st_.is_draining() || has_pending_request());
         rs.mode = status_has_body(rs.status) ? body_mode::content_length : body_mode::none;
-        append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size());
+        append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size(), st_.keep_alive_hint_s);
         rs.is_header_sent = true;
         if (rs.mode == body_mode::content_length && !rs.is_head)
             out += rs.body;
@@ -472,7 +472,7 @@ boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
             rs.mode = rs.version == 11 ? body_mode::chunked : body_mode::close_delimited;
         rs.is_keep_alive = rs.wants_keep_alive && (!st_.is_draining() || has_pending_request()) &&
                            rs.mode != body_mode::close_delimited;
-        append_header(out, rs, rs.mode, rs.is_keep_alive, 0);
+        append_header(out, rs, rs.mode, rs.is_keep_alive, 0, st_.keep_alive_hint_s);
         rs.is_header_sent = true;
     }
     if (!rs.is_head && rs.mode == body_mode::chunked)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "server_state.hpp"
 
+#include "wire.hpp"
+
 #include <pthread.h>
 
 #include <algorithm>
@@ -22,6 +24,7 @@ signals_blocked::~signals_blocked()
 
 server_state::server_state(options o, handlers h)
     : opts(std::move(o))
+    , keep_alive_hint_s(keep_alive_hint_seconds(opts))
     , coroutine_handler(std::move(h.coroutine))
     , plain_handler(std::move(h.plain))
 {

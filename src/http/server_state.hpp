@@ -69,6 +69,8 @@ public:
     server_state& operator=(const server_state&) = delete;
 
     const options opts;
+    /// `Keep-Alive: timeout=N` on responses that keep the connection (0: none).
+    const std::uint64_t keep_alive_hint_s;
     const handler coroutine_handler;
     const blocking_handler plain_handler;
     atomic_counters counters;

@@ -36,14 +36,22 @@ bool status_has_body(bhttp::status s) noexcept
     return code >= 200 && s != bhttp::status::no_content && s != bhttp::status::not_modified;
 }
 
+std::uint64_t keep_alive_hint_seconds(const options& o) noexcept
+{
+    using std::chrono::seconds;
+    auto hint = o.keep_alive_hint.value_or(std::chrono::duration_cast<seconds>(o.idle_timeout) -
+                                           seconds(1));
+    return hint.count() > 0 ? static_cast<std::uint64_t>(hint.count()) : 0;
+}
+
 void append_header(std::string& out, const response_state& rs, body_mode mode, bool keep_alive,
-                   std::size_t content_length)
+                   std::size_t content_length, std::uint64_t hint_s)
 {
     append_status_line(out, rs.version, rs.status);
     for (const auto& f : rs.fields) {
         auto name = f.name();
-        if (name == bhttp::field::connection || name == bhttp::field::content_length ||
-            name == bhttp::field::transfer_encoding)
+        if (name == bhttp::field::connection || name == bhttp::field::keep_alive ||
+            name == bhttp::field::content_length || name == bhttp::field::transfer_encoding)
             continue;
         auto n = f.name_string();
         auto v = f.value();
@@ -69,6 +77,11 @@ void append_header(std::string& out, const response_state& rs, body_mode mode, b
         out += "Connection: close\r\n";
     else if (rs.version == 10)
         out += "Connection: keep-alive\r\n";
+    if (keep_alive && hint_s != 0) {
+        out += "Keep-Alive: timeout=";
+        append_number(out, hint_s, 10);
+        out += "\r\n";
+    }
     out += "\r\n";
 }
 

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string_view>
 
 namespace baton::http {
@@ -27,6 +28,13 @@ struct options {
     std::chrono::milliseconds body_timeout{30'000};
     /// How long a keep-alive connection may sit idle between requests.
     std::chrono::milliseconds idle_timeout{60'000};
+    /** `Keep-Alive: timeout=N` on every response that keeps its connection open, so a
+        client that honours it (browsers, curl, Python's urllib3 do; Go's Transport does not)
+        retires an idle connection before the server closes it, instead of sending a request
+        into a connection that is being closed (the keep-alive race, DESIGN.md §3). Unset:
+        one second less than `idle_timeout`, in whole seconds, and no hint when that is under
+        one second. Zero (or less): no hint. */
+    std::optional<std::chrono::seconds> keep_alive_hint;
     /// How long one response write may take (a client that does not read is cut).
     std::chrono::milliseconds write_timeout{30'000};
     /// During shutdown: how long an idle keep-alive connection is kept open for a request

@@ -2,6 +2,7 @@
 // The connection over beast::test::stream: parsing, pipelining, chunked in and out, 1.0 vs
 // 1.1 framing, limits, framing rules, errors driven with test::fail_count, and the drain.
 #include "http/connection.hpp"
+#include "http/wire.hpp"
 #include "unit/http/test_stream_traits.hpp"
 
 #include <baton/http/sleep.hpp>
@@ -58,6 +59,7 @@ public:
         o.body_timeout = 2s;
         o.idle_timeout = 2s;
         o.drain_grace = 50ms;
+        o.keep_alive_hint = 0s; // the exact-bytes tests leave it out; its own tests set it
         o.on_error = [](const boost::system::error_code&, std::string_view) {};
         return o;
     }
@@ -171,6 +173,73 @@ TEST(HttpConnection, KeepsHttp10ConnectionAliveWhenAskedAndLengthKnown)
                           "GET /b HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     EXPECT_EQ(count(out, "HTTP/1.0 200 OK"), 2U);
     EXPECT_EQ(count(out, "Connection: keep-alive"), 2U);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Keep-Alive hint (graceful.md §3.4 item 7)
+
+TEST(HttpKeepAliveHint, DefaultsToOneSecondUnderTheIdleTimeout)
+{
+    options o;
+    EXPECT_EQ(baton::http::detail::keep_alive_hint_seconds(o), 59U);
+    o.idle_timeout = 5'500ms;
+    EXPECT_EQ(baton::http::detail::keep_alive_hint_seconds(o), 4U);
+    o.idle_timeout = 1'999ms; // a 0 s hint would tell the client never to reuse
+    EXPECT_EQ(baton::http::detail::keep_alive_hint_seconds(o), 0U);
+    o.keep_alive_hint = 7s;
+    EXPECT_EQ(baton::http::detail::keep_alive_hint_seconds(o), 7U);
+    o.keep_alive_hint = -3s;
+    EXPECT_EQ(baton::http::detail::keep_alive_hint_seconds(o), 0U);
+}
+
+TEST(HttpKeepAliveHint, RidesOnEveryResponseThatKeepsTheConnection)
+{
+    auto o = harness::small_limits();
+    o.keep_alive_hint = 7s;
+    harness h(o, [](const request&, response_writer& w) -> asio::awaitable<void> {
+        w.set(bhttp::field::keep_alive, "timeout=600"); // hop-by-hop: the server's own
+        w.write("x");
+        co_return;
+    });
+    auto out = h.exchange(std::string(get_a) + std::string(get_b) +
+                          "GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 3U);
+    EXPECT_EQ(count(out, "Keep-Alive: timeout=7\r\n"), 2U) << out;
+    EXPECT_EQ(count(out, "Keep-Alive"), 2U)
+        << "none on the closing response, none of the handler's";
+    EXPECT_EQ(count(out, "Connection: close\r\n"), 1U);
+    EXPECT_GT(out.find("Connection: close\r\n"), out.rfind("Keep-Alive: timeout=7"));
+}
+
+TEST(HttpKeepAliveHint, RidesOnHttp10KeepAliveAndChunkedResponses)
+{
+    auto o = harness::small_limits();
+    o.keep_alive_hint.reset(); // idle_timeout 2 s: a 1 s hint
+    harness h(o, [](const request&, response_writer& w) -> asio::awaitable<void> {
+        w.write("Hello, ");
+        co_await w.flush();
+        w.write("world!\n");
+    });
+    auto out = h.exchange("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=1\r\n"
+                   "\r\n7\r\nHello, \r\n7\r\nworld!\n\r\n0\r\n\r\n");
+
+    harness h10(o);
+    out = h10.exchange("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    EXPECT_NE(out.find("Connection: keep-alive\r\nKeep-Alive: timeout=1\r\n\r\n"),
+              std::string::npos)
+        << out;
+}
+
+TEST(HttpKeepAliveHint, IsLeftOutOnceDraining)
+{
+    auto o = harness::small_limits();
+    o.keep_alive_hint = 7s;
+    harness h(o);
+    h.state().begin_drain();
+    auto out = h.exchange(get_a);
+    EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
+    EXPECT_EQ(count(out, "Keep-Alive"), 0U) << out;
 }
 
 TEST(HttpConnection, DecodesChunkedRequestBody)
