@@ -28,18 +28,6 @@
 using namespace baton::test;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::string read_file(const std::filesystem::path& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
-
-} // namespace
-
 // ---------------------------------------------------------------------------------------------
 // The fixture worker
 

@@ -129,17 +129,11 @@ TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
     constexpr int ab_requests = 30;
     constexpr int keepalive_requests = 60;
 
-    // start_server binds the port itself; reserve one the kernel picked, then free it
-    std::uint16_t port = 0;
-    {
-        auto reserved = listen_tcp();
-        port = reserved.port;
-    }
     temp_dir dir;
     child_options opts;
     opts.argv = {fixture_program("start_server").string(),
                  "--port",
-                 "127.0.0.1:" + std::to_string(port),
+                 "127.0.0.1:0",
                  "--readiness=notify",
                  "--ready-timeout=10",
                  "--shutdown-timeout=10",
@@ -152,6 +146,10 @@ TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
                 {"LISTEN_FDS", std::nullopt},
                 {"LISTEN_PID", std::nullopt}};
     child_process starter(opts);
+    // start_server binds port 0 itself; the port the kernel chose is read back from /proc
+    const auto sockets = wait_for_listening_sockets(starter.pid(), 1, default_wait_timeout);
+    ASSERT_EQ(sockets.size(), 1U) << starter.output();
+    const std::uint16_t port = sockets[0].port;
     ASSERT_TRUE(wait_until(
         [&] {
             std::error_code ec;

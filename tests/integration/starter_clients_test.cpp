@@ -2,20 +2,30 @@
 // start_server --stop and --restart.
 #include "starter_harness.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace {
 
 using namespace starter_test;
 
 struct StarterClients : ::testing::Test {
     temp_dir dir;
-    int port = free_port();
-    std::string pid = dir / "pid";
-    std::string status = dir / "status";
+    std::uint16_t port = 0; ///< what start_server bound for --port=127.0.0.1:0 (see start)
+    std::string pid = (dir / "pid").string();
+    std::string status = (dir / "status").string();
 
-    std::vector<std::string> server(const std::vector<std::string>& worker_args = {})
+    std::vector<std::string> server(const std::vector<std::string>& worker_args = {}) const
     {
-        std::vector<std::string> argv{bin("start_server"),
-                                      "--port=127.0.0.1:" + std::to_string(port),
+        std::vector<std::string> argv{program("start_server"),
+                                      "--port=127.0.0.1:0",
                                       "--pid-file=" + pid,
                                       "--status-file=" + status,
                                       "--interval=1",
@@ -25,7 +35,12 @@ struct StarterClients : ::testing::Test {
         return argv;
     }
 
-    bool is_up(process& s)
+    child_process start(std::vector<std::string> argv)
+    {
+        return start_and_learn_port(std::move(argv), port);
+    }
+
+    bool is_up(child_process& s)
     {
         return wait_until([&] { return read_file(status).starts_with("1:"); }) &&
                wait_until([&] { return read_file(pid) == std::to_string(s.pid()) + "\n"; });
@@ -34,37 +49,37 @@ struct StarterClients : ::testing::Test {
 
 TEST_F(StarterClients, StopReturnsOnceTheServerHasExited)
 {
-    process s(server(), dir / "log");
-    ASSERT_TRUE(is_up(s)) << s.log();
-    process stop({bin("start_server"), "--stop", "--pid-file=" + pid}, dir / "stop.log");
-    EXPECT_EQ(stop.exit_code(), 0) << stop.log();
-    EXPECT_EQ(last_line(stop.log()), "stop_server (pid:" + std::to_string(stop.pid()) +
-                                         ") stopping now (pid:" + std::to_string(s.pid()) + ")...");
+    auto s = start(server());
+    ASSERT_TRUE(is_up(s)) << s.output();
+    child_process stop({program("start_server"), "--stop", "--pid-file=" + pid});
+    EXPECT_EQ(stop.wait_for_exit_code(), 0) << stop.output();
+    EXPECT_EQ(last_line(stop.output()), "stop_server (pid:" + std::to_string(stop.pid()) +
+                                            ") stopping now (pid:" + std::to_string(s.pid()) +
+                                            ")...");
     // the lock was released, so the server is gone (it unlinks the file before unlocking)
     EXPECT_FALSE(exists(pid));
-    EXPECT_TRUE(s.wait_exit(5s).has_value());
-    EXPECT_EQ(last_line(s.log()), "exiting");
+    EXPECT_TRUE(s.wait_for_exit(5s).has_value());
+    EXPECT_EQ(last_line(s.output()), "exiting");
 }
 
 TEST_F(StarterClients, StopWithAStalePidFileSignalsNobody)
 {
-    process bystander({"/bin/sleep", "30"}, dir / "sleep.log");
+    child_process bystander({"/bin/sleep", "30"});
     std::ofstream(pid) << bystander.pid() << "\n"; // unlocked: no start_server holds it
-    process stop({bin("start_server"), "--stop", "--pid-file=" + pid}, dir / "stop.log");
-    EXPECT_EQ(stop.exit_code(), 3);
-    EXPECT_NE(last_line(stop.log()).find("no start_server holds " + pid), std::string::npos)
-        << stop.log();
-    EXPECT_TRUE(is_alive(bystander.pid()));
+    child_process stop({program("start_server"), "--stop", "--pid-file=" + pid});
+    EXPECT_EQ(stop.wait_for_exit_code(), 3);
+    EXPECT_NE(last_line(stop.output()).find("no start_server holds " + pid), std::string::npos)
+        << stop.output();
+    EXPECT_TRUE(bystander.is_running());
 }
 
 TEST_F(StarterClients, RestartReturnsOnceTheNewGenerationRunsAlone)
 {
-    process s(server(), dir / "log");
-    ASSERT_TRUE(is_up(s)) << s.log();
-    process restart(
-        {bin("start_server"), "--restart", "--pid-file=" + pid, "--status-file=" + status},
-        dir / "restart.log");
-    EXPECT_EQ(restart.exit_code(20s), 0) << restart.log() << s.log();
+    auto s = start(server());
+    ASSERT_TRUE(is_up(s)) << s.output();
+    child_process restart(
+        {program("start_server"), "--restart", "--pid-file=" + pid, "--status-file=" + status});
+    EXPECT_EQ(restart.wait_for_exit_code(), 0) << restart.output() << s.output();
     const std::string st = read_file(status);
     EXPECT_TRUE(st.starts_with("2:")) << st;
     EXPECT_EQ(std::count(st.begin(), st.end(), '\n'), 1) << st;
@@ -75,60 +90,55 @@ TEST_F(StarterClients, RestartGivesUpAtItsDeadlineWhenTheOldGenerationNeverExits
 {
     // --interval=1 on the server: the first worker is up (and ignoring TERM) before it counts
     // as started; the client's own --interval=0 makes its deadline 3 s.
-    process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--pid-file=" + pid,
-               "--status-file=" + status, "--interval=1", "--", worker(), "--ignore-term"},
-              dir / "log");
-    ASSERT_TRUE(is_up(s)) << s.log();
-    process restart({bin("start_server"), "--restart", "--pid-file=" + pid,
-                     "--status-file=" + status, "--ready-timeout=0", "--interval=0"},
-                    dir / "restart.log");
-    EXPECT_EQ(restart.exit_code(20s), 3) << restart.log();
-    EXPECT_NE(last_line(restart.log())
+    auto s = start(server({"--ignore-term"}));
+    ASSERT_TRUE(is_up(s)) << s.output();
+    child_process restart({program("start_server"), "--restart", "--pid-file=" + pid,
+                           "--status-file=" + status, "--ready-timeout=0", "--interval=0"});
+    EXPECT_EQ(restart.wait_for_exit_code(), 3) << restart.output();
+    EXPECT_NE(last_line(restart.output())
                   .find("restart did not complete in 3000 ms: status file "
                         "shows generations 1,2"),
               std::string::npos)
-        << restart.log();
+        << restart.output();
 }
 
 TEST_F(StarterClients, RestartFailsInsteadOfHangingWhenTheNewGenerationNeverStarts)
 {
-    process s(server({"--exit-on-generations-from", "2"}), dir / "log");
-    ASSERT_TRUE(is_up(s)) << s.log();
-    process restart({bin("start_server"), "--restart", "--pid-file=" + pid,
-                     "--status-file=" + status, "--ready-timeout=1", "--interval=0"},
-                    dir / "restart.log");
-    EXPECT_EQ(restart.exit_code(20s), 3) << restart.log();
+    auto s = start(server({"--exit-on-generations-from", "2"}));
+    ASSERT_TRUE(is_up(s)) << s.output();
+    child_process restart({program("start_server"), "--restart", "--pid-file=" + pid,
+                           "--status-file=" + status, "--ready-timeout=1", "--interval=0"});
+    EXPECT_EQ(restart.wait_for_exit_code(), 3) << restart.output();
     // Seen failing (a new worker that exits before it is up), or at the latest the deadline.
-    const std::string reason = last_line(restart.log());
+    const std::string reason = last_line(restart.output());
     EXPECT_TRUE(reason.find("failed to start; start_server (pid:") != std::string::npos ||
                 reason.find("restart did not complete in 4000 ms") != std::string::npos)
-        << restart.log();
+        << restart.output();
     EXPECT_EQ(generation_of(ask(port)), 1); // the old generation kept serving
-    EXPECT_TRUE(s.logged("seems to have failed to start, exit status:256"));
+    EXPECT_TRUE(s.has_output("seems to have failed to start, exit status:256"));
 }
 
 TEST_F(StarterClients, RestartReportsAWorkerThatFailsToExec)
 {
     // The worker is started through a symlink that is removed once generation 1 runs: the
     // next exec fails (ENOENT) and that child is gone well within a millisecond.
-    const std::string link = dir / "worker-link";
+    const std::string link = (dir / "worker-link").string();
     ASSERT_EQ(::symlink(worker().c_str(), link.c_str()), 0);
-    process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--pid-file=" + pid,
-               "--status-file=" + status, "--interval=1", "--", link},
-              dir / "log");
-    ASSERT_TRUE(is_up(s)) << s.log();
+    auto argv = server();
+    argv.back() = link; // the worker, by its link
+    auto s = start(argv);
+    ASSERT_TRUE(is_up(s)) << s.output();
     ASSERT_EQ(::unlink(link.c_str()), 0);
-    process restart({bin("start_server"), "--restart", "--pid-file=" + pid,
-                     "--status-file=" + status, "--ready-timeout=10", "--interval=1"},
-                    dir / "restart.log");
-    EXPECT_EQ(restart.exit_code(20s), 3) << restart.log();
+    child_process restart({program("start_server"), "--restart", "--pid-file=" + pid,
+                           "--status-file=" + status, "--ready-timeout=10", "--interval=1"});
+    EXPECT_EQ(restart.wait_for_exit_code(), 3) << restart.output();
     EXPECT_NE(
-        last_line(restart.log())
+        last_line(restart.output())
             .find("(generation 2) failed to start; start_server (pid:" + std::to_string(s.pid()) +
                   ") keeps the old generation serving and retries (exit status:65280)"),
         std::string::npos)
-        << restart.log();
-    EXPECT_TRUE(s.logged("failed to exec " + link)) << s.log();
+        << restart.output();
+    EXPECT_TRUE(s.has_output("failed to exec " + link)) << s.output();
     EXPECT_EQ(generation_of(ask(port)), 1); // the old generation kept serving
 }
 

@@ -1,231 +1,112 @@
 #pragma once
 // SPDX-License-Identifier: MIT
-// Helpers for start_server's integration tests: run start_server in its own process group
-// (ended by that pid in the destructor, workers included), bounded waits, loopback clients.
+// What start_server's integration and interop tests share on top of tests/support: asking
+// the fixture worker for "<pid> <gen>" over each kind of socket, learning the port a
+// start_server told port 0 bound, and reading its log. Processes, waits, sockets, files and
+// the fixture programs' paths are tests/support's (namespace baton::test).
+
+#include "support/child_process.hpp"
+#include "support/loopback.hpp"
+#include "support/raw_http.hpp"
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <sys/types.h>
 
-#include <cerrno>
 #include <chrono>
-#include <csignal>
+#include <cstddef>
+#include <cstdint>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <functional>
-#include <optional>
-#include <sstream>
 #include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 namespace starter_test {
 
+using namespace baton::test;
 using namespace std::chrono_literals;
 
-inline std::string bin(const std::string& name)
+/// A fixture program (start_server, starter_fixture_worker, ...) as a command-line word.
+inline std::string program(std::string_view name)
 {
-    const char* dir = std::getenv("BATON_BIN_DIR");
-    return std::string(dir ? dir : ".") + "/" + name;
+    return fixture_program(name).string();
 }
 
+/// The fixture worker: answers "<pid> <gen>\n" on every socket start_server hands it.
 inline std::string worker()
 {
-    return bin("starter_fixture_worker");
+    return program("starter_fixture_worker");
 }
 
-/// Poll `pred` every 10 ms until it holds or `timeout` passes.
-inline bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout = 10s)
+/// The port of the first listening socket that `pid` (a start_server, a daemonized one, or
+/// Perl's, told `--port=127.0.0.1:0`) holds: it binds before it starts a worker, so this waits
+/// for the bind. 0 when there is none by the timeout.
+inline std::uint16_t listening_port(pid_t pid)
 {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    for (int i = 0; i < 100000; ++i) {
-        if (pred())
-            return true;
-        if (std::chrono::steady_clock::now() >= deadline)
-            return false;
-        ::poll(nullptr, 0, 10);
-    }
-    return false;
+    const auto sockets = wait_for_listening_sockets(pid, 1, default_wait_timeout);
+    return sockets.empty() ? 0 : sockets.front().port;
 }
 
-inline std::string read_file(const std::string& path)
+/// Start `argv`, a start_server told `--port=127.0.0.1:0` (its first port), and set `port`
+/// to the port it bound (0, and a test failure, when it binds none).
+inline child_process start_and_learn_port(std::vector<std::string> argv, std::uint16_t& port)
 {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
+    child_process s(std::move(argv));
+    port = listening_port(s.pid());
+    EXPECT_NE(port, 0) << "start_server bound no port:\n" << s.output();
+    return s;
 }
 
-inline bool exists(const std::string& path)
+/// What the worker wrote before it closed the connection (empty when `ec` says none was made).
+inline std::string reply_on(unique_fd fd, const std::error_code& ec)
 {
-    struct stat st {};
-
-    return ::lstat(path.c_str(), &st) == 0;
+    return ec ? std::string{} : raw_connection{std::move(fd)}.read_until_eof().data;
 }
 
-inline bool is_alive(pid_t pid)
+/// Connect to loopback `port` and read the worker's "<pid> <gen>\n".
+inline std::string ask(std::uint16_t port, ip_family family = ip_family::v4)
 {
-    return ::kill(pid, 0) == 0;
-}
-
-/// A fresh directory under /tmp, removed (with its files) at the end.
-struct temp_dir {
-    std::string path;
-
-    temp_dir()
-    {
-        char t[] = "/tmp/baton-starter-XXXXXX";
-        path = ::mkdtemp(t) ? t : "";
-    }
-
-    ~temp_dir()
-    {
-        if (!path.empty()) [[maybe_unused]]
-            int rc = std::system(("rm -rf '" + path + "'").c_str());
-    }
-
-    std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
-
-/// A free loopback TCP port: bind port 0, read it back, close.
-inline int free_port(int family = AF_INET, int type = SOCK_STREAM)
-{
-    const int fd = ::socket(family, type, 0);
-    sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (family == AF_INET) {
-        sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        std::memcpy(&ss, &sin, sizeof sin);
-        len = sizeof sin;
-    } else {
-        sockaddr_in6 sin6{};
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_addr = in6addr_loopback;
-        std::memcpy(&ss, &sin6, sizeof sin6);
-        len = sizeof sin6;
-    }
-    ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len);
-    len = sizeof ss;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-    const int port = ntohs(family == AF_INET ? reinterpret_cast<sockaddr_in*>(&ss)->sin_port
-                                             : reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-    ::close(fd);
-    return port;
-}
-
-inline std::string read_all(int fd)
-{
-    std::string out;
-    char buf[256];
-    for (int i = 0; i < 100; ++i) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 2000) <= 0)
-            break;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0)
-            break;
-        out.append(buf, static_cast<std::size_t>(n));
-        if (out.find('\n') != std::string::npos)
-            break;
-    }
-    return out;
-}
-
-/// Connect to 127.0.0.1:port (or [::1]:port) and read the worker's "<pid> <gen>\n".
-inline std::string ask(int port, int family = AF_INET)
-{
-    const int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int rc = -1;
-    if (family == AF_INET) {
-        sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(static_cast<std::uint16_t>(port));
-        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
-    } else {
-        sockaddr_in6 sin6{};
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(static_cast<std::uint16_t>(port));
-        sin6.sin6_addr = in6addr_loopback;
-        rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sin6), sizeof sin6);
-    }
-    const std::string out = rc == 0 ? read_all(fd) : "";
-    ::close(fd);
-    return out;
-}
-
-/// An HTTP/1.0 GET to 127.0.0.1:port; the body's last line ("<pid> <gen>") of the answer.
-inline std::string ask_http(int port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(static_cast<std::uint16_t>(port));
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    std::string out;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0) {
-        const std::string req = "GET / HTTP/1.0\r\nHost: x\r\n\r\n";
-        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size())) {
-            char buf[1024];
-            for (int i = 0; i < 50; ++i) {
-                pollfd p{fd, POLLIN, 0};
-                if (::poll(&p, 1, 2000) <= 0)
-                    break;
-                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-                if (n <= 0)
-                    break;
-                out.append(buf, static_cast<std::size_t>(n));
-            }
-        }
-    }
-    ::close(fd);
-    const auto body = out.find("\r\n\r\n");
-    return body == std::string::npos ? "" : out.substr(body + 4);
+    std::error_code ec;
+    unique_fd fd = connect_tcp(loopback_host(family), port, ec);
+    return reply_on(std::move(fd), ec);
 }
 
 inline std::string ask_unix(const std::string& path)
 {
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::strncpy(sun.sun_path, path.c_str(), sizeof sun.sun_path - 1);
-    const int rc = ::connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun);
-    const std::string out = rc == 0 ? read_all(fd) : "";
-    ::close(fd);
-    return out;
+    std::error_code ec;
+    unique_fd fd = connect_unix(path, ec);
+    return reply_on(std::move(fd), ec);
 }
 
-inline std::string ask_udp(int port)
+/// An HTTP/1.0 GET to 127.0.0.1:port; the body of a complete response, else empty.
+inline std::string ask_http(std::uint16_t port)
 {
-    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(static_cast<std::uint16_t>(port));
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin);
-    std::string out;
-    for (int attempt = 0; attempt < 20 && out.empty(); ++attempt) {
-        ::send(fd, "?", 1, 0);
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 200) > 0) {
-            char buf[128];
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            if (n > 0)
-                out.assign(buf, static_cast<std::size_t>(n));
-        }
-    }
-    ::close(fd);
-    return out;
+    std::error_code ec;
+    unique_fd fd = connect_tcp("127.0.0.1", port, ec);
+    if (ec)
+        return {};
+    const read_result r = exchange(std::move(fd), "GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+    return r.is_complete() ? r.response.body : std::string{};
+}
+
+/// A datagram to 127.0.0.1:port; the worker's reply. Asked again every 200 ms (a datagram
+/// may be lost) until an answer or default_io_timeout.
+inline std::string ask_udp(std::uint16_t port)
+{
+    const unique_fd fd = connect_udp("127.0.0.1", port);
+    std::string reply;
+    const bool is_answered = wait_until(
+        [&] {
+            (void)::send(fd.get(), "?", 1, 0);
+            return receive_datagram(fd.get(), reply, 200ms);
+        },
+        default_io_timeout);
+    return is_answered ? reply : std::string{};
 }
 
 /// The generation in a "<pid> <gen>\n" reply (-1 when none).
@@ -240,84 +121,19 @@ inline pid_t pid_of(const std::string& reply)
     return static_cast<pid_t>(std::atol(reply.c_str()));
 }
 
-/// A process (start_server or a client) with stdout+stderr captured to a file. It leads its
-/// own process group; the destructor kills that group by its pid and reaps the leader.
-class process {
-public:
-    process(const std::vector<std::string>& argv, const std::string& log_path,
-            const std::vector<std::string>& extra_env = {}, int stdin_fd = -1)
-        : log_(log_path)
-    {
-        std::vector<char*> args;
-        for (const auto& a : argv)
-            args.push_back(const_cast<char*>(a.c_str()));
-        args.push_back(nullptr);
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            ::setpgid(0, 0);
-            const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-            ::dup2(fd, 1);
-            ::dup2(fd, 2);
-            if (stdin_fd >= 0)
-                ::dup2(stdin_fd, 0);
-            ::close_range(3, ~0U, 0); // start from a clean slate: no test descriptor leaks
-            for (const auto& e : extra_env)
-                ::putenv(const_cast<char*>(e.c_str()));
-            ::execv(args[0], args.data());
-            ::_exit(127);
-        }
-        ::setpgid(pid_, pid_);
-    }
+/// True while `pid` exists, a zombie included: start_server must reap its workers.
+inline bool is_alive(pid_t pid)
+{
+    return ::kill(pid, 0) == 0;
+}
 
-    ~process()
-    {
-        if (pid_ > 0 && !status_) {
-            ::kill(-pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        if (pid_ > 0)
-            ::kill(-pid_, SIGKILL); // stray workers of a failed test
-    }
+/// True when something (a file, a socket, a dangling link) is at `path`.
+inline bool exists(const std::string& path)
+{
+    struct stat st {};
 
-    process(const process&) = delete;
-    process& operator=(const process&) = delete;
-
-    pid_t pid() const { return pid_; }
-
-    void signal(int sig) const { ::kill(pid_, sig); }
-
-    std::string log() const { return read_file(log_); }
-
-    bool logged(const std::string& needle) const { return log().find(needle) != std::string::npos; }
-
-    /// Wait for exit; the raw wait status, or nullopt at the timeout.
-    std::optional<int> wait_exit(std::chrono::milliseconds timeout = 15s)
-    {
-        if (status_)
-            return status_;
-        wait_until(
-            [&] {
-                int st = 0;
-                if (::waitpid(pid_, &st, WNOHANG) == pid_)
-                    status_ = st;
-                return status_.has_value();
-            },
-            timeout);
-        return status_;
-    }
-
-    /// The exit code, or -1 when it did not exit normally in time.
-    int exit_code(std::chrono::milliseconds timeout = 15s)
-    {
-        const auto st = wait_exit(timeout);
-        return st && WIFEXITED(*st) ? WEXITSTATUS(*st) : -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-    std::string log_;
-    std::optional<int> status_;
-};
+    return ::lstat(path.c_str(), &st) == 0;
+}
 
 /// The last non-empty line of `text`.
 inline std::string last_line(const std::string& text)

@@ -2,7 +2,17 @@
 // start_server set-up: bad input, every kind of socket, environment, files, daemonize, systemd.
 #include "starter_harness.hpp"
 
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <set>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -17,16 +27,47 @@ std::string dump_line(const std::string& dump, const std::string& prefix)
     return "";
 }
 
+/// Ends what a daemonized start_server left running if the test stops before it does: the
+/// daemon left the test's process group, so its own group is killed, found from its pid.
+struct daemon_guard {
+    pid_t pid = 0;
+
+    explicit daemon_guard(pid_t daemon)
+        : pid(daemon)
+    {}
+
+    daemon_guard(const daemon_guard&) = delete;
+    daemon_guard& operator=(const daemon_guard&) = delete;
+
+    ~daemon_guard()
+    {
+        const pid_t group = pid > 1 && !is_process_gone(pid) ? ::getpgid(pid) : -1;
+        if (group > 1 && group != ::getpgrp())
+            ::kill(-group, SIGKILL);
+    }
+};
+
+/// The pid a daemonized start_server wrote to `pid_file`, read once its `log` says it started
+/// a worker: the foreground process writes its own pid first, and the daemon rewrites the
+/// file before it starts the worker. 0 when the log never says so.
+pid_t daemon_pid(const std::string& pid_file, const std::string& log)
+{
+    if (!wait_until(
+            [&] { return read_file(log).find("starting new worker") != std::string::npos; }))
+        return 0;
+    return static_cast<pid_t>(std::atol(read_file(pid_file).c_str()));
+}
+
 struct StarterSetup : ::testing::Test {
     temp_dir dir;
-    std::string marker = dir / "dump";
+    std::string marker = (dir / "dump").string();
 
     // The worker part of a command line; the worker writes marker.<gen> when it runs.
     std::vector<std::string> worker_argv() const { return {"--", worker(), "--dump-env", marker}; }
 
     std::vector<std::string> cmd(std::vector<std::string> opts) const
     {
-        opts.insert(opts.begin(), bin("start_server"));
+        opts.insert(opts.begin(), program("start_server"));
         const auto w = worker_argv();
         opts.insert(opts.end(), w.begin(), w.end());
         return opts;
@@ -43,19 +84,13 @@ struct StarterSetup : ::testing::Test {
 
 TEST_F(StarterSetup, BadInputFailsWithOneLineAndSpawnsNothing)
 {
-    // a taken port, and a locked pid file held by a real start_server
-    const int taken = free_port();
-    const int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in sin{};
-    sin.sin_family = AF_INET;
-    sin.sin_port = htons(static_cast<std::uint16_t>(taken));
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&sin), sizeof sin), 0);
-    ASSERT_EQ(::listen(holder, 1), 0);
-    const std::string locked = dir / "locked.pid";
-    process first({bin("start_server"), "--pid-file=" + locked, "--", worker()}, dir / "first.log");
-    ASSERT_TRUE(wait_until([&] { return first.logged("starting new worker"); }));
-    const std::string sock = dir / "s.sock";
+    // a taken port (bound to port 0 and held by the test), and a locked pid file held by a
+    // real start_server
+    const tcp_listener taken = listen_tcp();
+    const std::string locked = (dir / "locked.pid").string();
+    child_process first({program("start_server"), "--pid-file=" + locked, "--", worker()});
+    ASSERT_TRUE(first.wait_for_output("starting new worker")) << first.output();
+    const std::string sock = (dir / "s.sock").string();
     ASSERT_TRUE(
         wait_until([&] { return read_file(locked) == std::to_string(first.pid()) + "\n"; }));
 
@@ -80,97 +115,114 @@ TEST_F(StarterSetup, BadInputFailsWithOneLineAndSpawnsNothing)
          1},
         {{"--port=80x"}, "invalid ``port'' value:80x", 2},
         {{"--port=[::1]:99999"}, "invalid ``port'' value:[::1]:99999", 2},
-        {{"--path=" + sock, "--port=127.0.0.1:" + std::to_string(taken)},
-         "failed to bind to 127.0.0.1:" + std::to_string(taken) + ":Address already in use",
+        {{"--path=" + sock, "--port=" + taken.key()},
+         "failed to bind to " + taken.key() + ":Address already in use",
          2},
-        {{"--path=" + sock, "--pid-file=" + dir / "no/such/dir/pid"},
-         "failed to open file:" + dir / "no/such/dir/pid" + ": No such file or directory",
+        {{"--path=" + sock, "--pid-file=" + (dir / "no/such/dir/pid").string()},
+         "failed to open file:" + (dir / "no/such/dir/pid").string() +
+             ": No such file or directory",
          2},
         {{"--path=" + sock, "--pid-file=" + locked},
          "pid file " + locked + " is locked by another start_server (pid " +
              std::to_string(first.pid()) + ")",
          2},
-        {{"--log-file=" + dir / "no/such/dir/log"},
-         "failed to open log file:" + dir / "no/such/dir/log" + ": No such file or directory",
+        {{"--log-file=" + (dir / "no/such/dir/log").string()},
+         "failed to open log file:" + (dir / "no/such/dir/log").string() +
+             ": No such file or directory",
          2},
     };
-    for (std::size_t i = 0; i < cases.size(); ++i) {
-        const auto& c = cases[i];
-        process p(cmd(c.opts), dir / ("bad" + std::to_string(i) + ".log"));
-        EXPECT_EQ(p.exit_code(), c.code) << c.line;
-        EXPECT_EQ(last_line(p.log()), c.line);
-        EXPECT_FALSE(p.logged("starting new worker")) << c.line;
+    for (const auto& c : cases) {
+        child_process p(cmd(c.opts));
+        EXPECT_EQ(p.wait_for_exit_code(), c.code) << c.line;
+        EXPECT_EQ(last_line(p.output()), c.line);
+        EXPECT_FALSE(p.has_output("starting new worker")) << c.line;
         EXPECT_FALSE(exists(sock)) << c.line << ": socket file left behind";
     }
     {
-        process p({bin("start_server"), "--port=8080"}, dir / "noprog.log");
-        EXPECT_EQ(p.exit_code(), 1);
-        EXPECT_EQ(last_line(p.log()), "server program not specified");
+        // a valid --port but no program: it fails before it binds anything
+        child_process p({program("start_server"), "--port=127.0.0.1:0"});
+        EXPECT_EQ(p.wait_for_exit_code(), 1);
+        EXPECT_EQ(last_line(p.output()), "server program not specified");
     }
     EXPECT_FALSE(exists(marker + ".1")); // no worker from any bad invocation
     EXPECT_EQ(read_file(locked), std::to_string(first.pid()) + "\n"); // not clobbered
-    ::close(holder);
 }
 
 TEST_F(StarterSetup, EverySocketKindIsHandedOnInCommandLineOrder)
 {
-    const int v4 = free_port();
-    const int v6 = free_port(AF_INET6);
-    const int udp = free_port(AF_INET, SOCK_DGRAM);
-    const int pinned = free_port();
-    const std::string sock = dir / "s.sock";
-    process s(cmd({"--port=127.0.0.1:" + std::to_string(v4), "--path=" + sock,
-                   "--port=[::1]:" + std::to_string(v6), "--port=127.0.0.1:u" + std::to_string(udp),
-                   "--port=127.0.0.1:" + std::to_string(pinned) + "=9"}),
-              dir / "log");
+    const std::string sock = (dir / "s.sock").string();
+    child_process s(cmd({"--port=127.0.0.1:0", "--path=" + sock, "--port=[::1]:0",
+                         "--port=127.0.0.1:u0", "--port=127.0.0.1:0=9"}));
     const std::string d = dump(1);
-    ASSERT_FALSE(d.empty()) << s.log();
+    ASSERT_FALSE(d.empty()) << s.output();
+    // The worker runs, so start_server has bound every socket; tell them apart by kind.
+    const std::vector<held_socket> sockets = listening_sockets(s.pid());
+    const held_socket* v4 = nullptr;
+    const held_socket* v6 = nullptr;
+    const held_socket* udp = nullptr;
+    const held_socket* pinned = nullptr;
+    for (const held_socket& k : sockets) {
+        if (k.is_udp)
+            udp = &k;
+        else if (k.family == ip_family::v6)
+            v6 = &k;
+        else if (k.fd == 9)
+            pinned = &k;
+        else
+            v4 = &k;
+    }
+    ASSERT_EQ(sockets.size(), 4U) << ::testing::PrintToString(sockets);
+    ASSERT_TRUE(v4 && v6 && udp && pinned) << ::testing::PrintToString(sockets);
+    for (const held_socket* k : {v4, udp, pinned})
+        EXPECT_EQ(k->host, "127.0.0.1") << *k;
+    EXPECT_EQ(v6->host, "::1");
+    // Port 0 is what each key says (as Server::Starter's do); the descriptors, in command-line
+    // order, are the sockets of each kind; the paths come last.
     const std::string env = dump_line(d, "env SERVER_STARTER_PORT=");
-    const auto at = [&](const std::string& key) { return env.find(key); };
-    ASSERT_NE(at("127.0.0.1:" + std::to_string(v4) + "="), std::string::npos) << env;
-    EXPECT_LT(at("127.0.0.1:" + std::to_string(v4) + "="), at("[::1]:" + std::to_string(v6) + "="));
-    EXPECT_LT(at("[::1]:" + std::to_string(v6) + "="),
-              at("127.0.0.1:" + std::to_string(udp) + "="));
-    EXPECT_NE(at("127.0.0.1:" + std::to_string(pinned) + "=9;"), std::string::npos) << env;
-    EXPECT_NE(at(";" + sock + "="), std::string::npos) << env; // paths come last
-    EXPECT_TRUE(s.logged("socket is duplicated to file descriptor 9"));
-    EXPECT_EQ(generation_of(ask(v4)), 1);
-    EXPECT_EQ(generation_of(ask(v6, AF_INET6)), 1);
-    EXPECT_EQ(generation_of(ask_udp(udp)), 1);
-    EXPECT_EQ(generation_of(ask(pinned)), 1);
+    const std::string ip_entries = "127.0.0.1:0=" + std::to_string(v4->fd) +
+                                   ";[::1]:0=" + std::to_string(v6->fd) +
+                                   ";127.0.0.1:0=" + std::to_string(udp->fd) + ";127.0.0.1:0=9;";
+    EXPECT_TRUE(env.starts_with("env SERVER_STARTER_PORT=" + ip_entries + sock + "=")) << env;
+    EXPECT_TRUE(s.has_output("socket is duplicated to file descriptor 9"));
+    EXPECT_EQ(generation_of(ask(v4->port)), 1);
+    EXPECT_EQ(generation_of(ask(v6->port, ip_family::v6)), 1);
+    EXPECT_EQ(generation_of(ask_udp(udp->port)), 1);
+    EXPECT_EQ(generation_of(ask(pinned->port)), 1);
     EXPECT_EQ(generation_of(ask_unix(sock)), 1);
     EXPECT_NE(d.find("fd 9 stream"), std::string::npos);
     s.signal(SIGTERM);
-    EXPECT_EQ(s.exit_code(), 0);
+    EXPECT_EQ(s.wait_for_exit_code(), 0);
     EXPECT_FALSE(exists(sock)); // the socket file it created is removed
 }
 
 TEST_F(StarterSetup, SocketPinnedToDescriptorZeroIsStdin)
 {
-    const int port = free_port();
-    process s(cmd({"--port=127.0.0.1:" + std::to_string(port) + "=0"}), dir / "log");
+    child_process s(cmd({"--port=127.0.0.1:0=0"}));
     const std::string d = dump(1);
-    ASSERT_FALSE(d.empty()) << s.log();
-    EXPECT_EQ(dump_line(d, "env SERVER_STARTER_PORT="),
-              "env SERVER_STARTER_PORT=127.0.0.1:" + std::to_string(port) + "=0");
+    ASSERT_FALSE(d.empty()) << s.output();
+    EXPECT_EQ(dump_line(d, "env SERVER_STARTER_PORT="), "env SERVER_STARTER_PORT=127.0.0.1:0=0");
     EXPECT_NE(d.find("fd 0 stream"), std::string::npos);
-    EXPECT_EQ(generation_of(ask(port)), 1);
+    const std::vector<held_socket> sockets = listening_sockets(s.pid());
+    ASSERT_EQ(sockets.size(), 1U) << ::testing::PrintToString(sockets);
+    EXPECT_EQ(sockets[0].fd, 0);
+    EXPECT_EQ(generation_of(ask(sockets[0].port)), 1);
 }
 
 TEST_F(StarterSetup, WorkersGetTheEnvironmentServerStarterGives)
 {
-    const int port = free_port();
-    const std::string envdir = dir / "env";
-    const std::string work = dir / "work";
+    const std::string envdir = (dir / "env").string();
+    const std::string work = (dir / "work").string();
     ASSERT_EQ(::mkdir(envdir.c_str(), 0755), 0);
     ASSERT_EQ(::mkdir(work.c_str(), 0755), 0);
     std::ofstream(envdir + "/FOO") << "one\nignored second line\n";
     std::ofstream(envdir + "/.hidden") << "x\n";
-    process s(cmd({"--port=127.0.0.1:" + std::to_string(port), "--interval=0", "--dir=" + work,
-                   "--envdir=" + envdir, "--kill-old-delay=0", "--auto-restart-interval=100"}),
-              dir / "log", {"NOTIFY_SOCKET=/nonexistent/systemd-notify", "KEPT=yes"});
+    child_process s(child_options{
+        .argv = cmd({"--port=127.0.0.1:0", "--interval=0", "--dir=" + work, "--envdir=" + envdir,
+                     "--kill-old-delay=0", "--auto-restart-interval=100"}),
+        .env = {{"NOTIFY_SOCKET", "/nonexistent/systemd-notify"}, {"KEPT", "yes"}}});
     std::string d = dump(1);
-    ASSERT_FALSE(d.empty()) << s.log();
+    ASSERT_FALSE(d.empty()) << s.output();
+    const std::uint16_t port = listening_port(s.pid());
     EXPECT_EQ(dump_line(d, "env SERVER_STARTER_GENERATION="), "env SERVER_STARTER_GENERATION=1");
     EXPECT_EQ(dump_line(d, "env FOO="), "env FOO=one");
     EXPECT_EQ(dump_line(d, "env .hidden"), "");
@@ -200,15 +252,14 @@ TEST_F(StarterSetup, WorkersGetTheEnvironmentServerStarterGives)
 
 TEST_F(StarterSetup, WorkersInheritNoDescriptorButStdioAndTheSockets)
 {
-    const int port = free_port();
-    const std::string sock = dir / "s.sock";
+    const std::string sock = (dir / "s.sock").string();
     // every descriptor start_server opens itself: pid file, status file, log pipe, notify
-    // socket, signalfd; the harness starts it with nothing open beyond 0, 1 and 2
-    process s(cmd({"--port=127.0.0.1:" + std::to_string(port), "--port=127.0.0.1:0=7",
-                   "--path=" + sock, "--pid-file=" + dir / "pid", "--status-file=" + dir / "status",
-                   "--log-file=| cat >> " + dir / "piped.log", "--readiness=notify",
-                   "--ready-timeout=5"}),
-              dir / "log");
+    // socket, signalfd; child_process starts it with nothing open beyond 0, 1 and 2
+    child_process s(
+        cmd({"--port=127.0.0.1:0", "--port=127.0.0.1:0=7", "--path=" + sock,
+             "--pid-file=" + (dir / "pid").string(), "--status-file=" + (dir / "status").string(),
+             "--log-file=| cat >> " + (dir / "piped.log").string(), "--readiness=notify",
+             "--ready-timeout=5"}));
     const std::string d = dump(1);
     ASSERT_FALSE(d.empty()) << read_file(dir / "piped.log");
     std::set<int> expected{0, 1, 2, 7};
@@ -242,192 +293,191 @@ char state_of(pid_t pid)
 
 TEST_F(StarterSetup, AsPidOneItReapsReparentedOrphans)
 {
-    if (std::system("unshare -fp --mount-proc true >/dev/null 2>&1") != 0)
-        GTEST_SKIP() << "cannot create a pid namespace here";
-    const int port = free_port();
+    {
+        child_process probe({"/usr/bin/unshare", "-fp", "--mount-proc", "true"});
+        if (probe.wait_for_exit_code() != 0)
+            GTEST_SKIP() << "cannot create a pid namespace here";
+    }
     // The worker leaves an orphan behind (a background sleep whose parent exits at once):
     // in the namespace it is reparented to start_server, PID 1, which must reap it.
-    process s({"/usr/bin/unshare", "-fp", "--mount-proc", bin("start_server"),
-               "--port=127.0.0.1:" + std::to_string(port), "--interval=0", "--", "/bin/sh", "-c",
-               "(/bin/sleep 1 &) ; exec " + worker()},
-              dir / "log");
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << s.log();
+    child_process s({"/usr/bin/unshare", "-fp", "--mount-proc", program("start_server"),
+                     "--port=127.0.0.1:0", "--interval=0", "--", "/bin/sh", "-c",
+                     "(/bin/sleep 60 &) ; exec " + worker()});
     pid_t starter = 0;
     ASSERT_TRUE(wait_until([&] {
         const auto kids = children_of(s.pid());
         starter = kids.size() == 1 ? kids[0] : 0;
         return starter > 0;
-    }));
-    // The orphaned sleep becomes start_server's child, then exits: it must be reaped (an
-    // unreaped orphan would stay a zombie child of start_server).
-    ASSERT_TRUE(wait_until([&] { return children_of(starter).size() == 2; }))
-        << "the orphan was never reparented to start_server";
+    })) << s.output();
+    const std::uint16_t port = listening_port(starter);
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << s.output();
+    // The orphaned sleep becomes start_server's child (beside the worker) ...
+    pid_t orphan = 0;
+    ASSERT_TRUE(wait_until([&] {
+        for (const pid_t kid : children_of(starter))
+            if (read_file("/proc/" + std::to_string(kid) + "/comm") == "sleep\n")
+                orphan = kid;
+        return orphan > 0;
+    })) << "the orphan was never reparented to start_server";
+    // ... and once it ends (ended here, by its pid) it must be reaped: an unreaped orphan would
+    // stay a zombie child of start_server.
+    ASSERT_EQ(::kill(orphan, SIGKILL), 0);
     ASSERT_TRUE(wait_until([&] {
         const auto kids = children_of(starter);
-        return kids.size() == 1 && state_of(kids[0]) != 'Z';
-    }));
+        return kids.size() == 1 && kids[0] != orphan && state_of(kids[0]) != 'Z';
+    })) << "children of start_server: "
+        << ::testing::PrintToString(children_of(starter));
     EXPECT_EQ(generation_of(ask(port)), 1);
     ::kill(starter, SIGTERM);
-    EXPECT_EQ(s.exit_code(), 0) << s.log();
-    EXPECT_EQ(last_line(s.log()), "exiting");
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_EQ(last_line(s.output()), "exiting");
 }
 
 TEST_F(StarterSetup, PathNeverDeletesARegularFile)
 {
-    const std::string file = dir / "precious";
+    const std::string file = (dir / "precious").string();
     std::ofstream(file) << "data\n";
-    process s(cmd({"--path=" + file}), dir / "log");
-    EXPECT_EQ(s.exit_code(), 2);
-    EXPECT_NE(last_line(s.log()).find("failed to listen to file " + file), std::string::npos);
+    child_process s(cmd({"--path=" + file}));
+    EXPECT_EQ(s.wait_for_exit_code(), 2);
+    EXPECT_NE(last_line(s.output()).find("failed to listen to file " + file), std::string::npos);
     EXPECT_EQ(read_file(file), "data\n");
 }
 
 TEST_F(StarterSetup, StaleSocketFileIsReplaced)
 {
-    const std::string sock = dir / "s.sock";
-    {
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-        sockaddr_un sun{};
-        sun.sun_family = AF_UNIX;
-        std::strncpy(sun.sun_path, sock.c_str(), sizeof sun.sun_path - 1);
-        ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
-        ::close(fd);
-    }
-    process s(cmd({"--path=" + sock}), dir / "log");
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask_unix(sock)) == 1; })) << s.log();
-    EXPECT_TRUE(s.logged("removing existing socket file:" + sock));
+    const std::string sock = (dir / "s.sock").string();
+    (void)listen_unix(sock); // closed at once: the socket file stays behind, stale
+    ASSERT_TRUE(exists(sock));
+    child_process s(cmd({"--path=" + sock}));
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask_unix(sock)) == 1; })) << s.output();
+    EXPECT_TRUE(s.has_output("removing existing socket file:" + sock));
 }
 
 TEST_F(StarterSetup, PidFileHoldsThePidWhileRunningAndIsRemovedAtExit)
 {
-    const std::string pid = dir / "pid";
-    process s(cmd({"--pid-file=" + pid}), dir / "log");
+    const std::string pid = (dir / "pid").string();
+    child_process s(cmd({"--pid-file=" + pid}));
     ASSERT_TRUE(wait_until([&] { return read_file(pid) == std::to_string(s.pid()) + "\n"; }));
     ASSERT_FALSE(dump(1).empty());
     s.signal(SIGINT);
-    EXPECT_EQ(s.exit_code(), 0);
-    EXPECT_TRUE(s.logged("received INT, sending TERM to all workers:"));
+    EXPECT_EQ(s.wait_for_exit_code(), 0);
+    EXPECT_TRUE(s.has_output("received INT, sending TERM to all workers:"));
     EXPECT_FALSE(exists(pid));
 }
 
 TEST_F(StarterSetup, QuitUsr1AndUsr2NeverOrphanWorkers)
 {
-    process s(cmd({}), dir / "log");
+    child_process s(cmd({}));
     ASSERT_FALSE(dump(1).empty());
     s.signal(SIGUSR1);
     s.signal(SIGUSR2);
-    ASSERT_TRUE(wait_until([&] { return s.logged("received USR2, ignored"); })) << s.log();
-    EXPECT_TRUE(is_alive(s.pid()));
+    ASSERT_TRUE(s.wait_for_output("received USR2, ignored")) << s.output();
+    EXPECT_TRUE(s.is_running());
     s.signal(SIGQUIT);
-    EXPECT_EQ(s.exit_code(), 0) << s.log();
-    EXPECT_TRUE(s.logged("received QUIT, sending TERM to all workers:"));
-    EXPECT_TRUE(s.logged("died, status:0"));
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_TRUE(s.has_output("received QUIT, sending TERM to all workers:"));
+    EXPECT_TRUE(s.has_output("died, status:0"));
 }
 
 TEST_F(StarterSetup, DaemonizeWritesToTheLogFileAndThePidFile)
 {
-    const int port = free_port();
-    const std::string pid = dir / "pid";
-    const std::string log = dir / "daemon.log";
-    process s(cmd({"--daemonize", "--log-file=" + log, "--pid-file=" + pid,
-                   "--port=127.0.0.1:" + std::to_string(port)}),
-              dir / "log");
-    EXPECT_EQ(s.exit_code(), 0) << s.log(); // the foreground parent returns at once
+    const std::string pid = (dir / "pid").string();
+    const std::string log = (dir / "daemon.log").string();
+    child_process s(
+        cmd({"--daemonize", "--log-file=" + log, "--pid-file=" + pid, "--port=127.0.0.1:0"}));
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output(); // the foreground parent returns at once
+    const daemon_guard daemon{daemon_pid(pid, log)};
+    ASSERT_GT(daemon.pid, 1) << read_file(log);
+    EXPECT_NE(daemon.pid, s.pid());
+    const std::uint16_t port = listening_port(daemon.pid);
     ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << read_file(log);
-    const pid_t daemon = static_cast<pid_t>(std::atol(read_file(pid).c_str()));
-    ASSERT_GT(daemon, 1);
-    EXPECT_NE(daemon, s.pid());
-    ASSERT_TRUE(wait_until(
-        [&] { return read_file(log).find("starting new worker") != std::string::npos; }));
     // a second daemonizing instance fails in the foreground
-    process second(cmd({"--daemonize", "--log-file=" + dir / "second.log", "--pid-file=" + pid}),
-                   dir / "second-foreground.log");
-    EXPECT_EQ(second.exit_code(), 2);
-    EXPECT_NE(last_line(second.log()).find("is locked by another start_server"), std::string::npos)
-        << second.log();
-    EXPECT_EQ(read_file(pid), std::to_string(daemon) + "\n");
-    ::kill(daemon, SIGTERM);
+    child_process second(
+        cmd({"--daemonize", "--log-file=" + (dir / "second.log").string(), "--pid-file=" + pid}));
+    EXPECT_EQ(second.wait_for_exit_code(), 2);
+    EXPECT_NE(last_line(second.output()).find("is locked by another start_server"),
+              std::string::npos)
+        << second.output();
+    EXPECT_EQ(read_file(pid), std::to_string(daemon.pid) + "\n");
+    ::kill(daemon.pid, SIGTERM);
     EXPECT_TRUE(wait_until([&] { return !exists(pid); })) << read_file(log);
     EXPECT_TRUE(wait_until([&] { return read_file(log).find("exiting") != std::string::npos; }));
 }
 
 TEST_F(StarterSetup, LogFileCanBeAPipeToACommand)
 {
-    const int port = free_port();
-    const std::string pid = dir / "pid";
-    const std::string piped = dir / "piped.log";
-    process s(cmd({"--daemonize", "--log-file=| cat >> " + piped, "--pid-file=" + pid,
-                   "--port=127.0.0.1:" + std::to_string(port)}),
-              dir / "log");
-    EXPECT_EQ(s.exit_code(), 0) << s.log();
+    const std::string pid = (dir / "pid").string();
+    const std::string piped = (dir / "piped.log").string();
+    child_process s(cmd({"--daemonize", "--log-file=| cat >> " + piped, "--pid-file=" + pid,
+                         "--port=127.0.0.1:0"}));
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    const daemon_guard daemon{daemon_pid(pid, piped)}; // the log reached the piped command
+    ASSERT_GT(daemon.pid, 1) << read_file(piped);
+    const std::uint16_t port = listening_port(daemon.pid);
     ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; }));
-    ASSERT_TRUE(wait_until(
-        [&] { return read_file(piped).find("starting new worker") != std::string::npos; }));
-    const pid_t daemon = static_cast<pid_t>(std::atol(read_file(pid).c_str()));
-    ASSERT_GT(daemon, 1);
-    ::kill(daemon, SIGTERM);
+    ::kill(daemon.pid, SIGTERM);
     EXPECT_TRUE(wait_until([&] { return read_file(piped).find("exiting") != std::string::npos; }));
     EXPECT_TRUE(wait_until([&] { return !exists(pid); }));
 }
 
 TEST_F(StarterSetup, ReportsToSystemdThroughItsNotifySocket)
 {
-    const int port = free_port();
-    const std::string addr = dir / "notify";
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    std::strncpy(sun.sun_path, addr.c_str(), sizeof sun.sun_path - 1);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&sun), sizeof sun), 0);
+    const std::string addr = (dir / "notify").string();
+    const unique_fd fd = bind_unix_datagram(addr);
     std::vector<std::string> got;
     const auto receive = [&] {
-        char buf[512];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-        if (n > 0)
-            got.emplace_back(buf, static_cast<std::size_t>(n));
-        return n > 0;
+        std::string message;
+        if (receive_datagram(fd.get(), message, 0ms))
+            got.push_back(std::move(message));
     };
-    process s(cmd({"--port=127.0.0.1:" + std::to_string(port), "--interval=0"}), dir / "log",
-              {"NOTIFY_SOCKET=" + addr});
+    child_process s(child_options{.argv = cmd({"--port=127.0.0.1:0", "--interval=0"}),
+                                  .env = {{"NOTIFY_SOCKET", addr}}});
     ASSERT_TRUE(wait_until([&] {
         receive();
         return got.size() == 1;
-    })) << s.log();
+    })) << s.output();
     EXPECT_EQ(got[0], "READY=1");
     EXPECT_EQ(dump_line(dump(1), "env NOTIFY_SOCKET="), "");
     s.signal(SIGHUP);
     ASSERT_TRUE(wait_until([&] {
         receive();
         return got.size() == 3;
-    })) << s.log();
+    })) << s.output();
     EXPECT_TRUE(got[1].starts_with("RELOADING=1\nMONOTONIC_USEC=")) << got[1];
     EXPECT_EQ(got[2], "READY=1");
     s.signal(SIGTERM);
     ASSERT_TRUE(wait_until([&] {
         receive();
         return got.size() == 4;
-    })) << s.log();
+    })) << s.output();
     EXPECT_EQ(got[3], "STOPPING=1");
-    EXPECT_EQ(s.exit_code(), 0);
-    ::close(fd);
+    EXPECT_EQ(s.wait_for_exit_code(), 0);
 }
 
 TEST_F(StarterSetup, HandsOnSocketsFromSystemdSocketActivation)
 {
     if (::access("/usr/bin/systemd-socket-activate", X_OK) != 0)
         GTEST_SKIP() << "systemd-socket-activate is not installed";
-    const int port = free_port();
-    std::vector<std::string> argv{"/usr/bin/systemd-socket-activate", "-l",
-                                  "127.0.0.1:" + std::to_string(port), bin("start_server")};
+    // systemd-socket-activate refuses port 0 (-l 127.0.0.1:0), but passes on the sockets it
+    // is handed itself (LISTEN_FDS and LISTEN_PID, as systemd sets them): the test binds
+    // port 0 and hands the socket over on fd 3, as systemd would.
+    const tcp_listener listener = listen_tcp();
+    std::vector<std::string> argv{"/bin/sh",
+                                  "-c",
+                                  "LISTEN_PID=$$ LISTEN_FDS=1; export LISTEN_PID LISTEN_FDS; "
+                                  "exec \"$@\"",
+                                  "sh",
+                                  "/usr/bin/systemd-socket-activate",
+                                  program("start_server")};
     const auto w = worker_argv();
     argv.insert(argv.end(), w.begin(), w.end());
-    process s(argv, dir / "log");
+    child_process s(child_options{.argv = argv, .map_fds = {{listener.fd.get(), 3}}});
     // systemd-socket-activate execs start_server on the first connection, which then waits
     // in the queue for the worker.
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << s.log();
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask(listener.port)) == 1; })) << s.output();
     const std::string d = dump(1);
     EXPECT_EQ(dump_line(d, "env SERVER_STARTER_PORT="),
-              "env SERVER_STARTER_PORT=127.0.0.1:" + std::to_string(port) + "=3");
+              "env SERVER_STARTER_PORT=" + listener.key() + "=3");
     EXPECT_EQ(dump_line(d, "env LISTEN_FDS="), "");
 }
 

@@ -4,7 +4,18 @@
 // worker runs under Perl's start_server; Perl and Go workers run under baton's.
 #include "../integration/starter_harness.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace {
 
@@ -19,18 +30,16 @@ bool has_perl_starter()
 
 // The lines of a dump that both starters must agree on: environment (descriptor numbers
 // masked: Perl's script holds fd 3 itself) and working directory. `sigpipe` differs on
-// purpose (Perl leaves SIGPIPE ignored in workers).
+// purpose (Perl leaves SIGPIPE ignored in workers). Both are told port 0, and both keys
+// must say so (`127.0.0.1:0`), as the command line does: the port number is not masked.
 std::vector<std::string> comparable(const std::string& dump, const std::string& own_dir)
 {
     std::vector<std::string> out;
     std::istringstream in(dump);
     static const std::regex fd_number("=[0-9]+(;|$)");
-    static const std::regex port_number("127\\.0\\.0\\.1:[0-9]+"); // each run its own port
     for (std::string l; std::getline(in, l);) {
         if (l.starts_with("env SERVER_STARTER_PORT="))
-            l = "env SERVER_STARTER_PORT=" +
-                std::regex_replace(std::regex_replace(l.substr(24), fd_number, "=FD$1"),
-                                   port_number, "127.0.0.1:PORT");
+            l = "env SERVER_STARTER_PORT=" + std::regex_replace(l.substr(24), fd_number, "=FD$1");
         if (l.starts_with("env _=") || l.starts_with("fd ") || l.starts_with("open") ||
             l.starts_with("sigpipe "))
             continue;
@@ -74,17 +83,15 @@ struct PerlInterop : ::testing::Test {
 
     run_result run_under(const std::string& starter, const std::string& tag)
     {
-        const int port = free_port();
-        const std::string status = dir / (tag + ".status");
-        const std::string envdir = dir / "env";
+        const std::string status = (dir / (tag + ".status")).string();
+        const std::string envdir = (dir / "env").string();
         ::mkdir(envdir.c_str(), 0755);
         std::ofstream(envdir + "/FROM_ENVDIR") << "yes\n";
-        const std::string dump = dir / (tag + ".dump");
-        process s({starter, "--port=127.0.0.1:" + std::to_string(port),
-                   "--path=" + dir / (tag + ".sock"), "--status-file=" + status,
-                   "--envdir=" + envdir, "--kill-old-delay=0", "--interval=1", "--", worker(),
-                   "--dump-env", dump},
-                  dir / (tag + ".log"));
+        const std::string dump = (dir / (tag + ".dump")).string();
+        child_process s({starter, "--port=127.0.0.1:0",
+                         "--path=" + (dir / (tag + ".sock")).string(), "--status-file=" + status,
+                         "--envdir=" + envdir, "--kill-old-delay=0", "--interval=1", "--", worker(),
+                         "--dump-env", dump});
         run_result r;
         const auto single_gen = [&](char gen) {
             return wait_until([&] {
@@ -99,10 +106,10 @@ struct PerlInterop : ::testing::Test {
         if (!single_gen('2'))
             return r;
         s.signal(SIGTERM);
-        r.exit_code = s.exit_code();
+        r.exit_code = s.wait_for_exit_code().value_or(-1);
         r.dump1 = read_file(dump + ".1");
         r.dump2 = read_file(dump + ".2");
-        r.log = s.log();
+        r.log = s.output();
         return r;
     }
 };
@@ -110,7 +117,7 @@ struct PerlInterop : ::testing::Test {
 TEST_F(PerlInterop, SameWorkerGetsTheSameEnvironmentAndLogLines)
 {
     const auto perl = run_under(perl_starter, "perl");
-    const auto ours = run_under(bin("start_server"), "baton");
+    const auto ours = run_under(program("start_server"), "baton");
     ASSERT_EQ(perl.exit_code, 0) << perl.log;
     ASSERT_EQ(ours.exit_code, 0) << ours.log;
     // the tag differs in the socket path: mask it
@@ -136,12 +143,15 @@ TEST_F(PerlInterop, SameWorkerGetsTheSameEnvironmentAndLogLines)
         return out;
     };
     ASSERT_FALSE(ours.dump1.empty());
+    EXPECT_NE(ours.dump1.find("\nenv SERVER_STARTER_PORT=127.0.0.1:0="), std::string::npos)
+        << ours.dump1;
+    const std::string own_dir = dir.path().string();
     ASSERT_FALSE(ours.dump2.empty());
     EXPECT_EQ(
-        differences(mask(comparable(ours.dump1, dir.path)), mask(comparable(perl.dump1, dir.path))),
+        differences(mask(comparable(ours.dump1, own_dir)), mask(comparable(perl.dump1, own_dir))),
         "");
     EXPECT_EQ(
-        differences(mask(comparable(ours.dump2, dir.path)), mask(comparable(perl.dump2, dir.path))),
+        differences(mask(comparable(ours.dump2, own_dir)), mask(comparable(perl.dump2, own_dir))),
         "");
     ASSERT_GE(normalised_log(perl.log).size(), 10u) << perl.log; // boot, HUP, TERM: all there
     EXPECT_EQ(normalised_log(ours.log), normalised_log(perl.log)) << "perl:\n"
@@ -151,21 +161,20 @@ TEST_F(PerlInterop, SameWorkerGetsTheSameEnvironmentAndLogLines)
 
 TEST_F(PerlInterop, BatonWorkerRunsUnderPerlStartServer)
 {
-    const int port = free_port();
-    const std::string status = dir / "status";
-    process s({perl_starter, "--port=127.0.0.1:" + std::to_string(port), "--status-file=" + status,
-               "--", bin("echo_pid_worker")},
-              dir / "log");
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask_http(port)) == 1; })) << s.log();
+    std::uint16_t port = 0;
+    auto s = start_and_learn_port({perl_starter, "--port=127.0.0.1:0",
+                                   "--status-file=" + (dir / "status").string(), "--",
+                                   program("echo_pid_worker")},
+                                  port);
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask_http(port)) == 1; })) << s.output();
     s.signal(SIGHUP);
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask_http(port)) == 2; })) << s.log();
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask_http(port)) == 2; })) << s.output();
     s.signal(SIGTERM);
-    EXPECT_EQ(s.exit_code(), 0) << s.log();
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
 TEST_F(PerlInterop, PerlServerPortsWorkerRunsUnderBatonStartServer)
 {
-    const int port = free_port();
     const std::string script =
         "use Server::Starter qw(server_ports); use IO::Socket::INET;"
         "my ($k, $fd) = %{server_ports()};"
@@ -173,34 +182,35 @@ TEST_F(PerlInterop, PerlServerPortsWorkerRunsUnderBatonStartServer)
         "$SIG{TERM} = sub { exit 0 };"
         "while (my $c = $l->accept) { print $c \"$$ $ENV{SERVER_STARTER_GENERATION}\\n\"; "
         "close $c; }";
-    process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--interval=1",
-               "--", "/usr/bin/perl", "-e", script},
-              dir / "log");
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << s.log();
+    std::uint16_t port = 0;
+    auto s = start_and_learn_port({program("start_server"), "--port=127.0.0.1:0", "--interval=1",
+                                   "--", "/usr/bin/perl", "-e", script},
+                                  port);
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 1; })) << s.output();
     s.signal(SIGHUP);
-    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 2; })) << s.log();
+    ASSERT_TRUE(wait_until([&] { return generation_of(ask(port)) == 2; })) << s.output();
     s.signal(SIGTERM);
-    EXPECT_EQ(s.exit_code(), 0) << s.log();
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
 TEST_F(PerlInterop, GoWorkerRunsUnderBatonStartServer)
 {
     // built into the build tree by the anchor_go18http target (tests/CMakeLists.txt)
-    const std::string exe = bin("../anchor/go18http");
+    const std::string exe = (bin_dir() / "../anchor/go18http").string();
     if (::access(exe.c_str(), X_OK) != 0)
         GTEST_SKIP() << "go or ../shared/anchors/go18http is absent: no anchor worker built";
-    const int port = free_port();
-    process s({bin("start_server"), "--port=127.0.0.1:" + std::to_string(port), "--interval=1",
-               "--", exe},
-              dir / "log", {"GO18HTTP_QUIET=1"});
+    child_process s(child_options{
+        .argv = {program("start_server"), "--port=127.0.0.1:0", "--interval=1", "--", exe},
+        .env = {{"GO18HTTP_QUIET", "1"}}});
+    const std::uint16_t port = listening_port(s.pid());
     ASSERT_TRUE(wait_until([&] {
         return ask_http(port).find("Hello, Go 1.8!") != std::string::npos;
-    })) << s.log();
+    })) << s.output();
     s.signal(SIGHUP);
-    ASSERT_TRUE(wait_until([&] { return s.logged("old worker "); }, 15s)) << s.log();
+    ASSERT_TRUE(s.wait_for_output("old worker ")) << s.output();
     EXPECT_NE(ask_http(port).find("Hello, Go 1.8!"), std::string::npos);
     s.signal(SIGTERM);
-    EXPECT_EQ(s.exit_code(), 0) << s.log();
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
 } // namespace

@@ -213,6 +213,10 @@ child_process::child_process(child_options options)
             if (staged[i] < 0)
                 child_fail(report_fd, stage::fds);
         }
+        // Nothing the test opened leaks into the child, even without close-on-exec: mark
+        // every descriptor above stdio, then clear the mark on the ones handed on below.
+        // (Linux >= 5.11; on an older kernel only close-on-exec keeps the others out.)
+        (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         for (std::size_t i = 0; i < options.map_fds.size(); ++i)
             if (::dup2(staged[i], options.map_fds[i].second) < 0) // dup2 clears CLOEXEC
                 child_fail(report_fd, stage::fds);
@@ -357,6 +361,14 @@ bool child_process::is_running()
     return pid_ > 0 && !observe_exit();
 }
 
+std::optional<int> child_process::wait_for_exit_code(std::chrono::milliseconds timeout)
+{
+    const std::optional<int> status = wait_for_exit(timeout);
+    if (!status || !WIFEXITED(*status))
+        return std::nullopt;
+    return WEXITSTATUS(*status);
+}
+
 std::string child_process::output() const
 {
     std::string result;
@@ -377,9 +389,14 @@ std::string child_process::output() const
     return result;
 }
 
+bool child_process::has_output(std::string_view needle) const
+{
+    return output().find(needle) != std::string::npos;
+}
+
 bool child_process::wait_for_output(std::string_view needle, std::chrono::milliseconds timeout)
 {
-    return wait_until([&] { return output().find(needle) != std::string::npos; }, timeout);
+    return wait_until([&] { return has_output(needle); }, timeout);
 }
 
 std::string describe_wait_status(int raw_status)

@@ -7,7 +7,8 @@
 // can `kill(-pgid, SIGKILL)` (the child and everything it forked that stayed in the group)
 // and then reap the child by pid. Every process a test starts ends; none is found by name.
 // Output (stdout and stderr together) goes to an unlinked temp file that `output()` reads
-// at any time, so a test can wait for a log line.
+// at any time, so a test can wait for a log line. The child inherits stdio and the listed
+// descriptors only: nothing the test opened leaks into it, close-on-exec or not.
 
 #include <sys/types.h>
 
@@ -23,10 +24,15 @@
 
 namespace baton::test {
 
+/// How long a test waits, by default, for something a child process does: generous, so a
+/// slow start (a sanitizer build on a loaded machine) is not mistaken for a failure.
+inline constexpr std::chrono::milliseconds default_wait_timeout{20000};
+
 /** Call `predicate` until it returns true or `timeout` has passed, pausing `poll_interval`
     between calls; it is called at least once and at most timeout / poll_interval + 2 times.
     @return true when `predicate` returned true. */
-bool wait_until(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
+bool wait_until(const std::function<bool()>& predicate,
+                std::chrono::milliseconds timeout = default_wait_timeout,
                 std::chrono::milliseconds poll_interval = std::chrono::milliseconds{5});
 
 /// How to start a child.
@@ -45,7 +51,7 @@ struct child_options {
     std::filesystem::path working_dir{};
 
     /// Descriptors the child inherits under the same number (their close-on-exec flag is
-    /// cleared in the child only).
+    /// cleared in the child only). Every other descriptor above 2 is closed on exec.
     std::vector<int> inherit_fds{};
 
     /// Descriptors the child inherits under another number: {parent fd, child fd}, e.g.
@@ -94,6 +100,10 @@ public:
     /// Same, with a timeout from now.
     std::optional<int> wait_for_exit(std::chrono::milliseconds timeout);
 
+    /// The exit status (0-255) once the child has exited normally within `timeout`; nothing
+    /// when it is still running at the timeout or was killed by a signal.
+    std::optional<int> wait_for_exit_code(std::chrono::milliseconds timeout = default_wait_timeout);
+
     /// True while the child has not exited.
     bool is_running();
 
@@ -103,8 +113,12 @@ public:
     /// Everything the child (and its descendants) wrote to stdout and stderr so far.
     std::string output() const;
 
+    /// True when `output()` contains `needle` now.
+    bool has_output(std::string_view needle) const;
+
     /// Wait until `output()` contains `needle`.
-    bool wait_for_output(std::string_view needle, std::chrono::milliseconds timeout);
+    bool wait_for_output(std::string_view needle,
+                         std::chrono::milliseconds timeout = default_wait_timeout);
 
     /// Kill the process group now and reap the child; the destructor's work, made explicit.
     void kill_and_reap() noexcept;

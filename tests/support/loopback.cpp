@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "support/loopback.hpp"
 
+#include "support/child_process.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,14 +13,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
+#include <charconv>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <limits>
+#include <map>
+#include <ostream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace baton::test {
@@ -104,6 +113,87 @@ unique_fd connect_address(int family, const sockaddr* sa, socklen_t length, std:
     }
     ec.clear();
     return fd;
+}
+
+/// `sockaddr_in` / `sockaddr_in6` for a numeric IPv4 or IPv6 literal and a port in `ss`;
+/// the address length, or 0 when `host` is neither.
+socklen_t make_ip_address(std::string_view host, std::uint16_t port, sockaddr_storage& ss)
+{
+    ss = sockaddr_storage{};
+    const std::string h{host};
+    sockaddr_in v4{};
+    sockaddr_in6 v6{};
+    if (::inet_pton(AF_INET, h.c_str(), &v4.sin_addr) == 1) {
+        v4.sin_family = AF_INET;
+        v4.sin_port = htons(port);
+        std::memcpy(&ss, &v4, sizeof v4);
+        return sizeof v4;
+    }
+    if (::inet_pton(AF_INET6, h.c_str(), &v6.sin6_addr) == 1) {
+        v6.sin6_family = AF_INET6;
+        v6.sin6_port = htons(port);
+        std::memcpy(&ss, &v6, sizeof v6);
+        return sizeof v6;
+    }
+    return 0;
+}
+
+/// All of `text` as a number in `base` (a /proc field).
+template <class Number>
+bool parse_whole(std::string_view text, Number& out, int base = 10)
+{
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out, base);
+    return ec == std::errc{} && end == text.data() + text.size();
+}
+
+/// The `ADDRESS:PORT` field of a /proc/net table into `s.host` and `s.port`. The kernel
+/// prints the address as 32-bit words in host byte order (one for IPv4, four for IPv6) and the
+/// port as a number.
+bool parse_proc_address(std::string_view field, held_socket& s)
+{
+    const std::size_t colon = field.find(':');
+    const std::size_t words = s.family == ip_family::v4 ? 1 : 4;
+    if (colon != words * 8 || !parse_whole(field.substr(colon + 1), s.port, 16))
+        return false;
+    std::array<unsigned char, 16> bytes{};
+    for (std::size_t i = 0; i < words; ++i) {
+        std::uint32_t word = 0;
+        if (!parse_whole(field.substr(i * 8, 8), word, 16))
+            return false;
+        std::memcpy(bytes.data() + i * 4, &word, sizeof word);
+    }
+    std::array<char, INET6_ADDRSTRLEN> text{};
+    if (::inet_ntop(s.family == ip_family::v4 ? AF_INET : AF_INET6, bytes.data(), text.data(),
+                    static_cast<socklen_t>(text.size())) == nullptr)
+        return false;
+    s.host = text.data();
+    return true;
+}
+
+/// The sockets of one /proc/PID/net table in `state` (TCP_LISTEN is 0A, an unconnected UDP
+/// socket is TCP_CLOSE, 07), by inode.
+void read_socket_table(const std::string& path, ip_family family, bool is_udp,
+                       std::string_view state, std::map<unsigned long, held_socket>& out)
+{
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line); // the header
+    // Bounded by the table's length; the cap only guards against a file that never ends.
+    for (int row = 0; row < 1'000'000 && std::getline(in, line); ++row) {
+        // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+        std::istringstream fields(line);
+        std::string slot, local, remote, st, queues, timer, retransmits, uid, timeout;
+        unsigned long inode = 0;
+        if (!(fields >> slot >> local >> remote >> st >> queues >> timer >> retransmits >> uid >>
+              timeout >> inode) ||
+            st != state || inode == 0)
+            continue;
+        held_socket s;
+        s.family = family;
+        s.is_udp = is_udp;
+        if (parse_proc_address(local, s))
+            out[inode] = std::move(s);
+    }
 }
 
 } // namespace
@@ -200,6 +290,70 @@ std::uint16_t local_port(int fd)
                             "local_port: not an IP socket");
 }
 
+std::ostream& operator<<(std::ostream& os, const held_socket& s)
+{
+    const bool is_v6 = s.family == ip_family::v6;
+    return os << "fd " << s.fd << (s.is_udp ? ": udp " : ": tcp ") << (is_v6 ? "[" : "") << s.host
+              << (is_v6 ? "]:" : ":") << s.port;
+}
+
+std::vector<held_socket> listening_sockets(pid_t pid)
+{
+    const std::string proc = "/proc/" + std::to_string(pid);
+    std::map<unsigned long, held_socket> by_inode;
+    read_socket_table(proc + "/net/tcp", ip_family::v4, false, "0A", by_inode);
+    read_socket_table(proc + "/net/tcp6", ip_family::v6, false, "0A", by_inode);
+    read_socket_table(proc + "/net/udp", ip_family::v4, true, "07", by_inode);
+    read_socket_table(proc + "/net/udp6", ip_family::v6, true, "07", by_inode);
+
+    std::vector<held_socket> result;
+    std::error_code ec;
+    std::filesystem::directory_iterator it{proc + "/fd", ec};
+    for (int entry = 0; entry < 1'000'000 && !ec && it != std::filesystem::directory_iterator{};
+         ++entry, it.increment(ec)) {
+        std::error_code link_ec;
+        const std::string target = std::filesystem::read_symlink(it->path(), link_ec).string();
+        constexpr std::string_view prefix = "socket:[";
+        if (link_ec || !target.starts_with(prefix) || !target.ends_with(']'))
+            continue;
+        unsigned long inode = 0;
+        int fd = -1;
+        const std::string_view digits =
+            std::string_view{target}.substr(prefix.size(), target.size() - prefix.size() - 1);
+        if (!parse_whole(digits, inode) || !parse_whole(it->path().filename().string(), fd))
+            continue;
+        if (const auto found = by_inode.find(inode); found != by_inode.end()) {
+            held_socket s = found->second;
+            s.fd = fd;
+            result.push_back(std::move(s));
+        }
+    }
+    std::sort(result.begin(), result.end(),
+              [](const held_socket& a, const held_socket& b) { return a.fd < b.fd; });
+    return result;
+}
+
+std::vector<held_socket> wait_for_listening_sockets(pid_t pid, std::size_t count,
+                                                    std::chrono::milliseconds timeout)
+{
+    std::vector<held_socket> sockets;
+    (void)wait_until(
+        [&] {
+            sockets = listening_sockets(pid);
+            return sockets.size() >= count;
+        },
+        timeout);
+    return sockets;
+}
+
+std::string read_file(const std::filesystem::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+}
+
 temp_dir::temp_dir()
 {
     std::string templ = (std::filesystem::temp_directory_path() / "baton-test-XXXXXX").string();
@@ -264,23 +418,14 @@ std::string unique_abstract_name()
 unique_fd connect_tcp(std::string_view host, std::uint16_t port, std::error_code& ec,
                       std::chrono::milliseconds timeout)
 {
-    const std::string h{host};
-    sockaddr_in v4{};
-    sockaddr_in6 v6{};
-    if (::inet_pton(AF_INET, h.c_str(), &v4.sin_addr) == 1) {
-        v4.sin_family = AF_INET;
-        v4.sin_port = htons(port);
-        return connect_address(AF_INET, reinterpret_cast<const sockaddr*>(&v4), sizeof v4, ec,
-                               timeout);
+    sockaddr_storage ss{};
+    const socklen_t length = make_ip_address(host, port, ss);
+    if (length == 0) {
+        ec = std::make_error_code(std::errc::invalid_argument);
+        return {};
     }
-    if (::inet_pton(AF_INET6, h.c_str(), &v6.sin6_addr) == 1) {
-        v6.sin6_family = AF_INET6;
-        v6.sin6_port = htons(port);
-        return connect_address(AF_INET6, reinterpret_cast<const sockaddr*>(&v6), sizeof v6, ec,
-                               timeout);
-    }
-    ec = std::make_error_code(std::errc::invalid_argument);
-    return {};
+    return connect_address(ss.ss_family, reinterpret_cast<const sockaddr*>(&ss), length, ec,
+                           timeout);
 }
 
 unique_fd connect_tcp(std::string_view host, std::uint16_t port, std::chrono::milliseconds timeout)
@@ -296,6 +441,22 @@ unique_fd connect_tcp(std::string_view host, std::uint16_t port, std::chrono::mi
 unique_fd connect_tcp(ip_family family, std::uint16_t port, std::chrono::milliseconds timeout)
 {
     return connect_tcp(loopback_host(family), port, timeout);
+}
+
+unique_fd connect_udp(std::string_view host, std::uint16_t port)
+{
+    const std::string what =
+        "connect UDP to " + std::string{host} + " port " + std::to_string(port);
+    sockaddr_storage ss{};
+    const socklen_t length = make_ip_address(host, port, ss);
+    if (length == 0)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument), what);
+    unique_fd fd{::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+    if (!fd)
+        throw_errno(errno, "socket");
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), length) != 0)
+        throw_errno(errno, what);
+    return fd;
 }
 
 unique_fd connect_unix(const std::filesystem::path& path, std::error_code& ec,

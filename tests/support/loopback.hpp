@@ -2,16 +2,22 @@
 // SPDX-License-Identifier: MIT
 
 // Loopback sockets for tests: listeners on 127.0.0.1 / ::1 port 0 (never a fixed port),
-// unix sockets under a temporary directory, bounded connects, and where the fixture
+// the ports a child process bound (it is told port 0; the test reads back what the kernel
+// chose), unix sockets under a temporary directory, bounded connects, and where the fixture
 // programs live. Every descriptor made here is close-on-exec; hand one to a child with
 // `child_options::inherit_fds`.
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 namespace baton::test {
 
@@ -74,6 +80,30 @@ bool has_ipv6_loopback();
 /// The local port of a bound AF_INET/AF_INET6 socket. @throws std::system_error
 std::uint16_t local_port(int fd);
 
+/// An IP socket that a process holds, as /proc shows it.
+struct held_socket {
+    int fd = -1; ///< its descriptor number in that process
+    ip_family family = ip_family::v4;
+    bool is_udp = false;
+    std::string host; ///< the local address: "127.0.0.1", "::1", "0.0.0.0", ...
+    std::uint16_t port = 0;
+};
+
+/// "fd 3: tcp 127.0.0.1:8080", "fd 4: udp [::1]:53" (also how GoogleTest prints one).
+std::ostream& operator<<(std::ostream& os, const held_socket& s);
+
+/** The listening TCP sockets and the bound, unconnected UDP sockets that process `pid`
+    holds, in descriptor order (a socket held under two numbers is listed twice): its
+    /proc/PID/fd links (`socket:[INODE]`) matched against /proc/PID/net/{tcp,tcp6,udp,udp6}.
+    This is how a test learns the port a child bound when it was told port 0. Reading another
+    process's descriptors needs its user or root; an unreadable or gone process has none. */
+std::vector<held_socket> listening_sockets(pid_t pid);
+
+/// `listening_sockets(pid)` once it lists at least `count` sockets, or what it lists at the
+/// timeout.
+std::vector<held_socket> wait_for_listening_sockets(pid_t pid, std::size_t count,
+                                                    std::chrono::milliseconds timeout);
+
 /// A directory under the system temp dir, removed with its contents on destruction.
 class temp_dir {
 public:
@@ -94,6 +124,9 @@ public:
 private:
     std::filesystem::path path_;
 };
+
+/// The whole content of the file at `path`; empty when it is missing or unreadable.
+std::string read_file(const std::filesystem::path& path);
 
 /// A listening unix stream socket bound at `path` (replaced if a socket file is there).
 /// @throws std::system_error
@@ -123,6 +156,10 @@ unique_fd connect_tcp(std::string_view host, std::uint16_t port,
 /// Connect to the loopback address of `family`. @throws std::system_error
 unique_fd connect_tcp(ip_family family, std::uint16_t port,
                       std::chrono::milliseconds timeout = default_io_timeout);
+
+/// A UDP socket connected to `host` (a numeric IPv4/IPv6 literal) and `port`, so `send` and
+/// `receive_datagram` talk to that peer alone. @throws std::system_error naming the address.
+unique_fd connect_udp(std::string_view host, std::uint16_t port);
 
 /// Connect a unix stream socket to `path`; the error cases as for `connect_tcp`.
 unique_fd connect_unix(const std::filesystem::path& path, std::error_code& ec,

@@ -127,6 +127,18 @@ TEST(ChildProcess, WaitForExitReportsRawExitStatus)
     EXPECT_EQ(child.wait_for_exit(0ms), status); // asked again: the same answer at once
 }
 
+TEST(ChildProcess, WaitForExitCodeIsTheStatusOfANormalExitOnly)
+{
+    child_process exits({"/bin/sh", "-c", "exit 3"});
+    child_process killed({"/bin/sh", "-c", "kill -9 $$"});
+    child_process runs({"sleep", "30"});
+
+    EXPECT_EQ(exits.wait_for_exit_code(10s), 3);
+    EXPECT_EQ(killed.wait_for_exit_code(10s), std::nullopt);
+    EXPECT_EQ(runs.wait_for_exit_code(50ms), std::nullopt);
+    EXPECT_TRUE(runs.is_running());
+}
+
 TEST(ChildProcess, SignalEndsChildAndStatusNamesTheSignal)
 {
     child_process child({"sleep", "30"});
@@ -171,6 +183,8 @@ TEST(ChildProcess, OutputIsReadableWhileChildRuns)
 
     EXPECT_TRUE(child.wait_for_output("started\n", 10s)) << child.output();
     EXPECT_TRUE(child.is_running());
+    EXPECT_TRUE(child.has_output("art"));
+    EXPECT_FALSE(child.has_output("stopped"));
 }
 
 TEST(ChildProcess, AppliesEnvironmentChanges)
@@ -237,6 +251,28 @@ TEST(ChildProcess, InheritsListedDescriptorsOnly)
     EXPECT_EQ(child.output(), "not-inherited\n");
     // The parent's copy keeps close-on-exec.
     EXPECT_NE(::fcntl(listed_write.get(), F_GETFD) & FD_CLOEXEC, 0);
+}
+
+TEST(ChildProcess, DescriptorsWithoutCloseOnExecAreNotInheritedUnlessListed)
+{
+    std::array<int, 2> open_fds{};
+    ASSERT_EQ(::pipe2(open_fds.data(), 0), 0); // no O_CLOEXEC: exec alone would pass it on
+    const unique_fd read_end{open_fds[0]}, write_end{open_fds[1]};
+    const std::string script =
+        "test -e /proc/self/fd/" + std::to_string(open_fds[0]) +
+        " && echo leaked || echo not-inherited; echo listed > /proc/self/fd/" +
+        std::to_string(open_fds[1]);
+
+    child_process child(
+        child_options{.argv = {"/bin/sh", "-c", script}, .inherit_fds = {write_end.get()}});
+    ASSERT_TRUE(child.wait_for_exit(10s).has_value());
+
+    EXPECT_EQ(child.output(), "not-inherited\n");
+    std::array<char, 64> buffer{};
+    const ssize_t n = ::read(read_end.get(), buffer.data(), buffer.size());
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buffer.data(), static_cast<std::size_t>(n)), "listed\n");
+    EXPECT_EQ(::fcntl(read_end.get(), F_GETFD) & FD_CLOEXEC, 0); // the parent's copy untouched
 }
 
 TEST(ChildProcess, MapsDescriptorToRequestedNumber)
