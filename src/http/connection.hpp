@@ -93,8 +93,12 @@ private:
     /// batch is answered in full and only its last response carries Connection: close.
     bool has_pending_request() noexcept;
 
+    /// Watch `deadline` for `w`: when it passes, is_expired_ is set and the stream cancelled.
     void arm(clock::time_point deadline, watch w);
+    /// Stop watching (the pending wait, if any, stays and finds nothing when it ends).
     void disarm() noexcept;
+    void start_wait(clock::time_point end);
+    void on_timer();
 
     server_state& st_;
     Stream stream_;
@@ -107,8 +111,9 @@ private:
     std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)>
         on_chunk_header_;
     clock::time_point accepted_at_ = clock::now();
-    clock::time_point deadline_ = clock::time_point::max();
-    unsigned gen_ = 0;
+    clock::time_point deadline_ = clock::time_point::max(); ///< max: disarmed
+    clock::time_point wait_end_ = clock::time_point::max(); ///< of the pending wait; max: none
+    unsigned wait_gen_ = 0;
     watch watch_ = watch::none;
     conn_state state_ = conn_state::idle;
     bool is_expired_ = false;

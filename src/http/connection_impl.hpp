@@ -99,27 +99,49 @@ void connection<Stream>::start(std::shared_ptr<connection> c)
 template <class Stream>
 void connection<Stream>::arm(clock::time_point deadline, watch w)
 {
-    ++gen_;
     is_expired_ = false;
     watch_ = w;
     deadline_ = deadline;
-    timer_.expires_at(deadline);
-    timer_.async_wait(
-        [weak = this->weak_from_this(), gen = gen_](const boost::system::error_code& ec) {
-            auto self = weak.lock();
-            if (ec || !self || gen != self->gen_)
-                return;
-            self->is_expired_ = true;
-            traits::cancel(self->stream_);
-        });
+    // Lazy: a pending wait that ends before the deadline stays; when it ends, on_timer()
+    // waits again for the deadline. Only an earlier deadline starts a new wait. Re-arming on
+    // every request changed the timer queue's first entry almost every time (the connection
+    // that waited longest is the next to send), one timerfd_settime syscall per request.
+    if (deadline < wait_end_)
+        start_wait(deadline);
 }
 
 template <class Stream>
 void connection<Stream>::disarm() noexcept
 {
-    ++gen_;
-    deadline_ = clock::time_point::max();
-    timer_.cancel();
+    deadline_ = clock::time_point::max(); // a pending wait that ends finds nothing to watch
+}
+
+template <class Stream>
+void connection<Stream>::start_wait(clock::time_point end)
+{
+    wait_end_ = end;
+    timer_.expires_at(end); // a wait still pending ends with operation_aborted
+    timer_.async_wait(
+        [weak = this->weak_from_this(), gen = ++wait_gen_](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self || gen != self->wait_gen_)
+                return; // replaced by a newer wait, or the connection is gone
+            self->on_timer();
+        });
+}
+
+template <class Stream>
+void connection<Stream>::on_timer()
+{
+    wait_end_ = clock::time_point::max();
+    if (deadline_ == clock::time_point::max())
+        return; // disarmed since: the next arm() starts a wait
+    if (clock::now() < deadline_) {
+        start_wait(deadline_); // armed again since, for later
+        return;
+    }
+    is_expired_ = true;
+    traits::cancel(stream_);
 }
 
 template <class Stream>
