@@ -3,6 +3,7 @@
 // 1.1 framing, limits, framing rules, errors driven with test::fail_count, and the drain.
 #include "http/connection.hpp"
 #include "http/wire.hpp"
+#include "unit/http/test_requests.hpp"
 #include "unit/http/test_stream_traits.hpp"
 
 #include <baton/http/sleep.hpp>
@@ -27,16 +28,10 @@ using namespace std::chrono_literals;
 using baton::http::options;
 using baton::http::request;
 using baton::http::response_writer;
+using baton::http::test::count;
+using baton::http::test::get_a;
+using baton::http::test::get_b;
 using conn = baton::http::detail::connection<beast::test::stream>;
-
-std::size_t count(std::string_view hay, std::string_view needle)
-{
-    std::size_t n = 0;
-    for (auto pos = hay.find(needle); pos != std::string_view::npos;
-         pos = hay.find(needle, pos + 1))
-        ++n;
-    return n;
-}
 
 /// Runs one connection over a test stream and collects what the client received.
 class harness {
@@ -115,9 +110,6 @@ private:
     baton::http::detail::registry registry_;
     baton::http::detail::server_state state_;
 };
-
-constexpr std::string_view get_a = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-constexpr std::string_view get_b = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
 
 // ---------------------------------------------------------------------------------------------
 // Parsing and framing of good requests

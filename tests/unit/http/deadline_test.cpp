@@ -5,6 +5,7 @@
 // that was replaced by a later one, and missing an earlier deadline behind a later wait.
 #include "http/connection.hpp"
 #include "http/socket_traits.hpp"
+#include "unit/http/test_requests.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,19 +26,10 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using baton::http::test::count;
+using baton::http::test::get_a;
+using baton::http::test::get_b;
 using conn = baton::http::detail::connection<tcp::socket>;
-
-constexpr std::string_view get_a = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-constexpr std::string_view get_b = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
-
-std::size_t count(std::string_view hay, std::string_view needle)
-{
-    std::size_t n = 0;
-    for (auto pos = hay.find(needle); pos != std::string_view::npos;
-         pos = hay.find(needle, pos + 1))
-        ++n;
-    return n;
-}
 
 /// One server connection and its client on loopback, both on one io_context; the client
 /// records what it reads and when the server closed.
@@ -49,8 +41,9 @@ public:
                                       baton::http::response_writer& w) -> asio::awaitable<void> {
                                        w.write(std::string(req.target()));
                                        co_return;
-                                   })),
-          acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), client_(ioc_)
+                                   }))
+        , acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0))
+        , client_(ioc_)
     {
         client_.connect(acceptor_.local_endpoint());
         tcp::socket server_side(ioc_);
@@ -94,17 +87,17 @@ public:
 private:
     void read_until_eof()
     {
-        client_.async_read_some(asio::buffer(chunk_), [this](const boost::system::error_code& ec,
-                                                             std::size_t n) {
-            if (ec) {
-                closed_at_ = clock_type::now();
-                ioc_.stop();
-                return;
-            }
-            received_.append(chunk_.data(), n);
-            last_read_at_ = clock_type::now();
-            read_until_eof();
-        });
+        client_.async_read_some(asio::buffer(chunk_),
+                                [this](const boost::system::error_code& ec, std::size_t n) {
+                                    if (ec) {
+                                        closed_at_ = clock_type::now();
+                                        ioc_.stop();
+                                        return;
+                                    }
+                                    received_.append(chunk_.data(), n);
+                                    last_read_at_ = clock_type::now();
+                                    read_until_eof();
+                                });
     }
 
     baton::http::detail::server_state state_; // outlives the loop and the connection on it

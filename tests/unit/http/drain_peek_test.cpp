@@ -10,6 +10,7 @@
 // connection decides whether to close.
 #include "http/connection.hpp"
 #include "http/socket_traits.hpp"
+#include "unit/http/test_requests.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -30,6 +31,9 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
+using baton::http::test::count;
+using baton::http::test::get_a;
+using baton::http::test::get_b;
 
 /// A TCP socket that runs `after_cancel` once, right after its pending operations are
 /// cancelled.
@@ -57,18 +61,6 @@ struct stream_traits<racing_socket> : stream_traits<tcp::socket> {
 namespace {
 
 using conn = baton::http::detail::connection<racing_socket>;
-
-constexpr std::string_view get_a = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n";
-constexpr std::string_view get_b = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n";
-
-std::size_t count(std::string_view hay, std::string_view needle)
-{
-    std::size_t n = 0;
-    for (auto pos = hay.find(needle); pos != std::string_view::npos;
-         pos = hay.find(needle, pos + 1))
-        ++n;
-    return n;
-}
 
 TEST(HttpDrainPeek, ServesRequestQueuedWhenTheGraceEndsInsteadOfClosing)
 {
