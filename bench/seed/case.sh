@@ -16,6 +16,7 @@
 #   --duration D          wrk -d                                         (15s)
 #   --readiness MODE      baton only: interval | notify                  (notify)
 #   --noflush             workers answer with Content-Length (HTTP/1.0 keep-alive possible)
+#   --threads N           baton only: hello's event-loop threads (default: one per core)
 #   --name NAME           label of the summary line                      (case)
 #   --out DIR             keep the logs there                            (a new temp dir)
 #   --quiet               no progress on stderr
@@ -26,7 +27,7 @@ repo=$(cd "$here/../.." && pwd)
 bin=${BATON_BIN:-$repo/build/release/bin}
 
 pair=baton hup=1 tool=ab keepalive=0 n=100000 c=1000 duration=15s readiness=notify
-noflush=0 name=case out= quiet=0
+noflush=0 name=case out= quiet=0 threads=
 die() { echo "case.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
     --duration) duration=$2; shift ;;
     --readiness) readiness=$2; shift ;;
     --noflush) noflush=1 ;;
+    --threads) threads=$2; shift ;;
     --name) name=$2; shift ;;
     --out) out=$2; shift ;;
     --quiet) quiet=1 ;;
@@ -54,6 +56,7 @@ baton)
     starter=("$bin/start_server" "--readiness=$readiness")
     worker=("$bin/hello")
     [ "$noflush" = 1 ] && worker+=(--no-flush)
+    [ -n "$threads" ] && worker+=(--threads "$threads")
     worker_env=()
     ;;
 anchor)

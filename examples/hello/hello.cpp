@@ -3,10 +3,12 @@
 // Serves the sockets start_server hands down (or the address in argv[1], default
 // 127.0.0.1:8080) until SIGTERM, then drains. `--no-flush` skips the flush (the response
 // then gets a Content-Length, so HTTP/1.0 keep-alive clients such as `ab -k` stay alive).
+// `--threads N` runs N event-loop threads (default: one per core).
 #include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 #include <baton/http/sleep.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <string_view>
 
@@ -15,14 +17,22 @@ int main(int argc, char** argv)
     using namespace std::chrono_literals;
     std::string_view address = "127.0.0.1:8080";
     bool is_flushing = true;
+    baton::http::options opts;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "--no-flush")
+        if (arg == "--no-flush") {
             is_flushing = false;
-        else
+        } else if (arg == "--threads" && i + 1 < argc) {
+            std::string_view n = argv[++i];
+            auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), opts.threads);
+            if (ec != std::errc{} || end != n.data() + n.size() || opts.threads > 1024) {
+                std::fprintf(stderr, "hello: --threads wants a number from 0 to 1024\n");
+                return 2;
+            }
+        } else {
             address = arg;
+        }
     }
-    baton::http::options opts;
     opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
         std::fprintf(stderr, "hello: %.*s: %s\n", static_cast<int>(what.size()), what.data(),
                      ec.message().c_str());
