@@ -29,7 +29,7 @@ struct options {
     /// How long a keep-alive connection may sit idle between requests.
     std::chrono::milliseconds idle_timeout{60'000};
     /** `Keep-Alive: timeout=N` on every response that keeps its connection open, so a
-        client that honours it (browsers, curl, Python's urllib3 do; Go's Transport does not)
+        client that honours it (Firefox does; many clients ignore it, Go's Transport among them)
         retires an idle connection before the server closes it, instead of sending a request
         into a connection that is being closed (the keep-alive race, DESIGN.md §3). Unset:
         one second less than `idle_timeout`, in whole seconds, and no hint when that is under
