@@ -22,8 +22,8 @@ int main(int argc, char** argv)
         std::string_view arg = argv[i];
         if (arg == "--no-flush") {
             is_flushing = false;
-        } else if (arg == "--threads" && i + 1 < argc) {
-            std::string_view n = argv[++i];
+        } else if (arg == "--threads") {
+            std::string_view n = i + 1 < argc ? argv[++i] : "";
             auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), opts.threads);
             if (ec != std::errc{} || end != n.data() + n.size() || opts.threads > 1024) {
                 std::fprintf(stderr, "hello: --threads wants a number from 0 to 1024\n");
