@@ -7,12 +7,12 @@
 //                                    shutdown began), calls shutdown() and prints the drain
 //                                    time: from the last response the clients read to
 //                                    shutdown() returning.
+#include "connect_loopback.hpp"
+
 #include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 #include <baton/http/sleep.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -55,22 +55,6 @@ int serve(std::uint16_t port)
     serve.drain_timeout = std::chrono::seconds(5);
     auto ec = baton::http::serve_until_signal(server, serve);
     return ec ? 1 : 0;
-}
-
-int connect_loopback(std::uint16_t port)
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 int drain(int n)

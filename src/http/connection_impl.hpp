@@ -4,6 +4,7 @@
 // The definitions of connection<Stream> (included by connection.hpp only).
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/system/system_error.hpp>
@@ -45,19 +46,6 @@ std::size_t field_bytes(const Fields& fields) noexcept
     for (const auto& f : fields)
         n += f.name_string().size() + f.value().size() + 4;
     return n;
-}
-
-inline bool is_100_continue(std::string_view v) noexcept
-{
-    constexpr std::string_view want = "100-continue";
-    if (v.size() != want.size())
-        return false;
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        auto c = v[i] >= 'A' && v[i] <= 'Z' ? static_cast<char>(v[i] - 'A' + 'a') : v[i];
-        if (c != want[i])
-            return false;
-    }
-    return true;
 }
 
 } // namespace conn_impl
@@ -249,8 +237,8 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             }
         }
         if (parser_->get().version() == 11 && !parser_->is_done() &&
-            conn_impl::is_100_continue(
-                std::string_view(parser_->get()[boost::beast::http::field::expect]))) {
+            boost::beast::iequals(parser_->get()[boost::beast::http::field::expect],
+                                  "100-continue")) {
             auto write_ec = co_await write_all("HTTP/1.1 100 Continue\r\n\r\n");
             if (write_ec)
                 co_return;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "framing.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
 #include <cstddef>
@@ -18,18 +19,6 @@ std::string_view trim(std::string_view s) noexcept
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
         s.remove_suffix(1);
     return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept
-{
-    if (a.size() != b.size())
-        return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        auto x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-        if (x != b[i])
-            return false;
-    }
-    return true;
 }
 
 bool is_valid_content_length(std::string_view v) noexcept
@@ -73,7 +62,7 @@ boost::system::error_code validate_framing(const bhttp::request_header<>& h)
                 if (coding.empty())
                     continue; // list syntax allows empty elements
                 any = true;
-                if (iequals(coding, "chunked")) {
+                if (boost::beast::iequals(coding, "chunked")) {
                     ++chunked;
                     is_chunked_last = true;
                 } else {
