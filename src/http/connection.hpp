@@ -34,8 +34,10 @@ namespace baton::http::detail {
 /** What the connection needs of its stream beyond AsyncStream, specialised per stream type:
     `static void cancel(Stream&)` (abort the pending read or write; the stream stays usable
     where the type allows), `static void shutdown_send(Stream&)`, `static void close(Stream&)`,
-    `static std::size_t available(Stream&)` (bytes readable without blocking: the peek), and
-    `static constexpr bool lingers` (read-and-discard after shutdown_send). */
+    `static std::size_t available(Stream&)` (bytes readable without blocking: the peek),
+    `static std::size_t try_write(Stream&, std::string_view, error_code&)` (what can be written
+    without waiting; 0 and no error to go asynchronous), and `static constexpr bool lingers`
+    (read-and-discard after shutdown_send). */
 template <class Stream>
 struct stream_traits;
 
@@ -76,7 +78,9 @@ private:
     boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
     boost::asio::awaitable<void> serve();
     boost::asio::awaitable<boost::system::error_code> wait_first_byte(bool is_first);
-    boost::asio::awaitable<boost::system::error_code> read_header(clock::time_point deadline);
+    /// `deadline`: when the header is due; none: header_timeout from when more must be read.
+    boost::asio::awaitable<boost::system::error_code>
+    read_header(std::optional<clock::time_point> deadline);
     boost::asio::awaitable<boost::system::error_code> read_body();
     boost::asio::awaitable<bool> respond(const request& req, bool is_in_grace);
     boost::asio::awaitable<bool> finish(response_state& rs);
@@ -87,11 +91,21 @@ private:
     /// Read more while parsing: header_too_large past the header limit, `on_timeout` when
     /// the armed deadline fired, the read's error otherwise (the timer is disarmed on error).
     boost::asio::awaitable<boost::system::error_code> read_more_unparsed(errc on_timeout);
+    /// Write what the socket takes without waiting; `data` keeps what is left. Sets
+    /// is_broken_ on an error.
+    boost::system::error_code write_now(std::string_view& data) noexcept;
+    /// Write `data` asynchronously, under the write timeout.
+    boost::asio::awaitable<boost::system::error_code> write_rest(std::string_view data);
+    /// write_now, then write_rest for what is left.
     boost::asio::awaitable<boost::system::error_code> write_all(std::string_view data);
 
     /// Request bytes already received or queued in the kernel: while draining, a pipelined
     /// batch is answered in full and only its last response carries Connection: close.
     bool has_pending_request() noexcept;
+
+    /// The connection's response buffer, empty; give_back_out() once it is written.
+    std::string& take_out() noexcept;
+    void give_back_out() noexcept;
 
     /// Watch `deadline` for `w`: when it passes, is_expired_ is set and the stream cancelled.
     void arm(clock::time_point deadline, watch w);
@@ -107,6 +121,7 @@ private:
     boost::asio::steady_timer timer_;
     boost::beast::flat_buffer buf_;
     std::optional<parser_type> parser_;
+    std::string out_; ///< the response bytes being written (kept: no allocation per response)
     std::size_t chunk_ext_bytes_ = 0;
     std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)>
         on_chunk_header_;

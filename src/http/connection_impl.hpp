@@ -27,6 +27,9 @@ inline constexpr std::size_t read_chunk = 16 * 1024;
 /// while they are read. 512 rather than 1024: about 0.5 MB less at 1,000 idle connections
 /// (bench/http), the difference between meeting the 8 MB target and missing it.
 inline constexpr std::size_t idle_read_chunk = 512;
+/// The response buffer a connection keeps between responses (a header and a small body);
+/// beyond it the buffer is freed once written.
+inline constexpr std::size_t kept_out_capacity = 1024;
 
 /// Beast's parse errors in baton's terms.
 inline error_code map_parse_error(const error_code& ec) noexcept
@@ -174,8 +177,20 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(
 }
 
 template <class Stream>
+boost::system::error_code connection<Stream>::write_now(std::string_view& data) noexcept
+{
+    if (is_broken_ || is_forced_)
+        return boost::asio::error::operation_aborted;
+    boost::system::error_code ec;
+    data.remove_prefix(traits::try_write(stream_, data, ec));
+    if (ec)
+        is_broken_ = true;
+    return ec;
+}
+
+template <class Stream>
 boost::asio::awaitable<boost::system::error_code>
-connection<Stream>::write_all(std::string_view data)
+connection<Stream>::write_rest(std::string_view data)
 {
     if (is_broken_ || is_forced_)
         co_return boost::asio::error::operation_aborted;
@@ -196,22 +211,33 @@ connection<Stream>::write_all(std::string_view data)
 }
 
 template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::write_all(std::string_view data)
+{
+    auto ec = write_now(data);
+    if (!ec && !data.empty())
+        ec = co_await write_rest(data);
+    co_return ec;
+}
+
+template <class Stream>
 boost::asio::awaitable<void> connection<Stream>::serve()
 {
     for (bool is_first = true;; is_first = false) {
         // Wait for the first byte of the next request (or use a pipelined one).
         bool is_in_grace = false;
-        auto header_deadline = accepted_at_ + st_.opts.header_timeout;
         if (buf_.size() == 0) {
             auto ec = co_await wait_first_byte(is_first);
             if (ec)
                 co_return; // closed, in stages where it was ours to close
             is_in_grace = st_.is_draining();
-            if (!is_first)
-                header_deadline = clock::now() + st_.opts.header_timeout;
-        } else if (!is_first) {
-            header_deadline = clock::now() + st_.opts.header_timeout;
         }
+        // The first request's header is due header_timeout after the accept; a later one's
+        // after its first byte (from the moment more must be read: a header that arrived
+        // whole needs no deadline, nor a clock read).
+        std::optional<clock::time_point> header_deadline;
+        if (is_first)
+            header_deadline = accepted_at_ + st_.opts.header_timeout;
 
         state_ = conn_state::reading;
         parser_.emplace();
@@ -219,8 +245,6 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             std::min<std::size_t>(st_.opts.max_header_bytes, UINT32_MAX)));
         parser_->body_limit(st_.opts.max_body_bytes);
         parser_->eager(false); // stop after the header: framing is checked before the body
-        chunk_ext_bytes_ = 0;
-        parser_->on_chunk_header(on_chunk_header_);
 
         auto header_ec = co_await read_header(header_deadline);
         if (header_ec) {
@@ -243,10 +267,12 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             if (write_ec)
                 co_return;
         }
-        auto body_ec = co_await read_body();
-        if (body_ec) {
-            co_await reject(body_ec);
-            co_return;
+        if (!parser_->is_done()) {
+            auto body_ec = co_await read_body();
+            if (body_ec) {
+                co_await reject(body_ec);
+                co_return;
+            }
         }
 
         request req = parser_->release();
@@ -305,11 +331,11 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
 
 template <class Stream>
 boost::asio::awaitable<boost::system::error_code>
-connection<Stream>::read_header(clock::time_point deadline)
+connection<Stream>::read_header(std::optional<clock::time_point> deadline)
 {
     namespace bhttp = boost::beast::http;
     fold_scanner folds;
-    arm(deadline, watch::header);
+    bool is_armed = false;
     auto& p = *parser_;
     for (;;) {
         if (buf_.size() > 0) {
@@ -329,6 +355,10 @@ connection<Stream>::read_header(clock::time_point deadline)
             }
             if (p.is_header_done())
                 break;
+        }
+        if (!is_armed) {
+            arm(deadline.value_or(clock::now() + st_.opts.header_timeout), watch::header);
+            is_armed = true;
         }
         if (auto read_ec = co_await read_more_unparsed(errc::header_timeout))
             co_return read_ec;
@@ -351,6 +381,10 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body(
         co_return boost::system::error_code{};
     p.eager(true);
     const bool is_chunked = p.chunked();
+    if (is_chunked) {
+        chunk_ext_bytes_ = 0;
+        p.on_chunk_header(on_chunk_header_);
+    }
     arm(clock::now() + st_.opts.body_timeout, watch::body);
     for (;;) {
         // Beast 1.81 BOOST_ASSERTs (n >= 5 in parse_chunk_header) when the end of a valid
@@ -447,7 +481,7 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
 template <class Stream>
 boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
 {
-    std::string out;
+    std::string& out = take_out();
     if (!rs.is_header_sent) {
         // Step 3: a response whose header is not written yet carries Connection: close
         // once shutdown began, unless more pipelined requests are already here (they are
@@ -467,14 +501,18 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
     rs.body.clear();
     if (out.empty())
         co_return true;
-    auto ec = co_await write_all(out);
+    std::string_view rest = out;
+    auto ec = write_now(rest); // usually all of it: no coroutine frame for write_rest
+    if (!ec && !rest.empty())
+        ec = co_await write_rest(rest);
+    give_back_out();
     co_return !ec;
 }
 
 template <class Stream>
 boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
 {
-    std::string out;
+    std::string& out = take_out();
     if (!rs.is_header_sent) {
         if (!status_has_body(rs.status))
             rs.mode = body_mode::none;
@@ -492,7 +530,11 @@ boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
     rs.body.clear();
     if (out.empty())
         co_return;
-    auto ec = co_await write_all(out);
+    std::string_view rest = out;
+    auto ec = write_now(rest);
+    if (!ec && !rest.empty())
+        ec = co_await write_rest(rest);
+    give_back_out();
     if (ec)
         throw boost::system::system_error(ec, "flush");
 }
@@ -548,6 +590,23 @@ boost::asio::awaitable<void> connection<Stream>::staged_close()
     }
     // 3. Close.
     traits::close(stream_);
+}
+
+template <class Stream>
+std::string& connection<Stream>::take_out() noexcept
+{
+    out_.clear(); // keeps its capacity: no allocation per response once it has grown
+    return out_;
+}
+
+template <class Stream>
+void connection<Stream>::give_back_out() noexcept
+{
+    // What a large body grew it to is not kept: an idle connection holds a small buffer.
+    if (out_.capacity() > conn_impl::kept_out_capacity)
+        std::string().swap(out_);
+    else
+        out_.clear();
 }
 
 template <class Stream>

@@ -40,7 +40,9 @@ namespace {
 /// One event loop: a thread, its io_context, its copies of the listeners, its connections.
 struct loop {
     detail::registry conns; // declared first: destroyed after the io_context's handlers
-    asio::io_context ioc{1};
+    /// One thread runs it, and every socket and timer of this loop is used on that thread
+    /// only (other threads post to it): the reactor's per-descriptor locks are not needed.
+    asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
     std::list<tcp::acceptor> acceptors;
     std::list<unix_stream::acceptor> unix_acceptors;

@@ -1,12 +1,17 @@
 #pragma once
 // SPDX-License-Identifier: MIT
 
-// stream_traits for a TCP or unix stream socket: cancel, shutdown(SHUT_WR), close, FIONREAD
-// (private).
+// stream_traits for a TCP or unix stream socket: cancel, shutdown(SHUT_WR), close, FIONREAD,
+// a write that does not wait (private).
 
 #include "connection.hpp"
 
 #include <boost/asio/basic_stream_socket.hpp>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <string_view>
 
 namespace baton::http::detail {
 
@@ -37,6 +42,23 @@ struct stream_traits<boost::asio::basic_stream_socket<Protocol, Executor>> {
         boost::system::error_code ec;
         auto n = s.available(ec);
         return ec ? 0 : n;
+    }
+
+    /// Write what the socket's send buffer takes now, without waiting: MSG_DONTWAIT on the
+    /// descriptor itself, so the socket stays in blocking mode for the application and no
+    /// fcntl is spent per connection. Returns the bytes written; `ec` is set only for a
+    /// real error (a full buffer or a signal is 0 bytes and no error: write asynchronously).
+    static std::size_t try_write(socket& s, std::string_view data,
+                                 boost::system::error_code& ec) noexcept
+    {
+        ec = {};
+        ssize_t n =
+            ::send(s.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0)
+            return static_cast<std::size_t>(n);
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            ec.assign(errno, boost::system::system_category());
+        return 0;
     }
 
     static constexpr bool lingers = true;

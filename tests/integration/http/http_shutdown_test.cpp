@@ -370,6 +370,59 @@ TEST(HttpLimits, SlowBodyClientGets408)
     EXPECT_EQ(f.entered.load(), 0);
 }
 
+TEST(HttpWrite, ResponsesLargerThanTheSocketBufferArriveWholeAndTheConnectionStaysUsable)
+{
+    // A response is written at once as far as the socket's send buffer takes it (loopback
+    // autotunes it to 4 MiB at most), the rest asynchronously; the connection's response
+    // buffer is given back after a large one. Every byte must arrive, in order, and the next
+    // (small) request on the same connection must be answered.
+    constexpr std::size_t big_size = 8 * 1024 * 1024;
+    auto o = fixture::defaults();
+    baton::http::server s(o, [](const request& req, response_writer& w) -> asio::awaitable<void> {
+        auto target = std::string(req.target());
+        if (target == "/big") {
+            std::string body(big_size, '\0');
+            for (std::size_t i = 0; i < body.size(); ++i)
+                body[i] = static_cast<char>('a' + i % 26);
+            w.write(body);
+        } else if (target == "/big-flushed") {
+            w.write(std::string(big_size / 2, 'f'));
+            co_await w.flush(); // a chunk larger than the send buffer, then the last one
+            w.write(std::string(big_size / 4, 'g'));
+        } else {
+            w.write("small");
+        }
+        co_return;
+    });
+    s.listen("127.0.0.1", 0);
+    s.start();
+    auto c = connect(s.local_ports().at(0));
+
+    ASSERT_FALSE(c.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto big = c.read_response(20s);
+    ASSERT_TRUE(big.is_complete()) << big.outcome << ' ' << big.detail;
+    ASSERT_EQ(big.response.body.size(), big_size);
+    bool is_in_order = true;
+    for (std::size_t i = 0; i < big.response.body.size() && is_in_order; ++i)
+        is_in_order = big.response.body[i] == static_cast<char>('a' + i % 26);
+    EXPECT_TRUE(is_in_order);
+    EXPECT_EQ(big.response.header("Content-Length"), std::to_string(big_size));
+
+    ASSERT_FALSE(c.send("GET /big-flushed HTTP/1.1\r\nHost: x\r\n\r\n"));
+    auto flushed = c.read_response(20s);
+    ASSERT_TRUE(flushed.is_complete()) << flushed.outcome << ' ' << flushed.detail;
+    EXPECT_TRUE((flushed.response.framing == body_framing::chunked));
+    EXPECT_EQ(flushed.response.body,
+              std::string(big_size / 2, 'f') + std::string(big_size / 4, 'g'));
+
+    ASSERT_FALSE(c.send(get_a));
+    auto small = c.read_response();
+    ASSERT_TRUE(small.is_complete()) << small.outcome << ' ' << small.detail;
+    EXPECT_EQ(small.response.body, "small");
+    EXPECT_FALSE(small.response.is_connection_close());
+    EXPECT_TRUE(wait_until([&] { return s.stats().requests_served == 3U; }, 5s));
+}
+
 TEST(HttpLimits, ClientThatDoesNotReadIsCutAfterWriteTimeout)
 {
     std::atomic<int> write_timeouts{0};

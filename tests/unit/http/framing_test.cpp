@@ -6,6 +6,10 @@
 #include <boost/beast/http/message.hpp>
 #include <gtest/gtest.h>
 
+#include <initializer_list>
+#include <string>
+#include <string_view>
+
 namespace {
 
 namespace bhttp = boost::beast::http;
@@ -74,6 +78,34 @@ TEST(HttpFraming, FindsObsoleteFoldingAcrossPieces)
     EXPECT_FALSE(s.has_fold());
     s.feed(" b\r\n\r\n", false);
     EXPECT_TRUE(s.has_fold());
+}
+
+TEST(HttpFraming, FoldScannerKeepsLineStartsAcrossEveryKindOfPiece)
+{
+    using baton::http::detail::fold_scanner;
+    auto scan = [](std::initializer_list<std::string_view> pieces) {
+        fold_scanner s;
+        for (auto piece : pieces)
+            s.feed(piece, false);
+        return s.has_fold();
+    };
+    // a tab fold, inside one piece, after an empty piece, and a piece of one LF
+    EXPECT_TRUE(scan({"GET / HTTP/1.1\r\nHost: x\r\n\tb\r\n\r\n"}));
+    EXPECT_TRUE(scan({"GET / HTTP/1.1\r\nHost: x\r", "", "\n", "\tb\r\n"}));
+    // a space that is not at a line start, in a piece without any LF
+    EXPECT_FALSE(scan({"GET / HTTP/1.1\r\nHost: x", " y", "\r\nA: b c\r\n\r\n"}));
+    // the request line is not a field line: a leading space there is not a fold
+    EXPECT_FALSE(scan({" GET / HTTP/1.1\r\nHost: x\r\n\r\n"}));
+    // byte by byte
+    std::string_view folded = "GET / HTTP/1.1\r\nHost: x\r\nA: b\r\n c\r\n\r\n";
+    fold_scanner s;
+    for (char c : folded)
+        s.feed(std::string_view(&c, 1), false);
+    EXPECT_TRUE(s.has_fold());
+    // at_fields: the bytes begin a field line
+    fold_scanner f;
+    f.feed(" x: y\r\n", true);
+    EXPECT_TRUE(f.has_fold());
 }
 
 TEST(HttpWire, WritesChunksInHexAndSkipsEmptyOnes)

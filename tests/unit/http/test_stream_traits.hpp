@@ -7,6 +7,8 @@
 
 #include <boost/beast/_experimental/test/stream.hpp>
 
+#include <string_view>
+
 namespace baton::http::detail {
 
 template <>
@@ -21,6 +23,14 @@ struct stream_traits<boost::beast::test::stream> {
     static void close(stream& s) noexcept { s.close(); }
 
     static std::size_t available(stream& s) noexcept { return s.buffer().size(); }
+
+    /// Never writes now: every response takes the asynchronous path, which the tests drive
+    /// (fail_count, read limits).
+    static std::size_t try_write(stream&, std::string_view, boost::system::error_code& ec) noexcept
+    {
+        ec = {};
+        return 0;
+    }
 
     static constexpr bool lingers = false;
 };
