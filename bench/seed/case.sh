@@ -182,6 +182,19 @@ sleep 0.6 # one more memory sample after the load
 rm -f "$out/mem.run"
 wait "$mem_pid"
 mem_pid=
+# CPU the workers used, every generation: the reaped ones are in the starter's cutime+cstime,
+# the live ones in their own utime+stime (clock ticks; bounded: the live workers only)
+ticks=$(getconf CLK_TCK)
+read -r starter_cpu reaped_cpu reaped_faults < <(awk '{ print $14 + $15, $16 + $17, $11 }' "/proc/$starter_pid/stat" 2>/dev/null)
+live_cpu=0 live_faults=0
+for wpid in $(ps --ppid "$starter_pid" -o pid= 2>/dev/null); do
+    read -r t f < <(awk '{ print $14 + $15, $10 }' "/proc/$wpid/stat" 2>/dev/null)
+    live_cpu=$((live_cpu + ${t:-0}))
+    live_faults=$((live_faults + ${f:-0}))
+done
+worker_faults=$((${reaped_faults:-0} + live_faults)) # minor page faults, every generation
+worker_cpu_s=$(awk -v a="${reaped_cpu:-0}" -v b="$live_cpu" -v t="$ticks" 'BEGIN { printf "%.2f", (a + b) / t }')
+starter_cpu_s=$(awk -v a="${starter_cpu:-0}" -v t="$ticks" 'BEGIN { printf "%.2f", a / t }')
 t0=$EPOCHREALTIME
 echo "$t0" >"$out/stop.t" # drain lines after this are the final stop's, not a restart's
 kill -TERM "$starter_pid"
@@ -198,5 +211,8 @@ trap - EXIT
 
 leftover=$(sort -u "$out/leftover" 2>/dev/null | wc -l)
 summary="seed name=$name pair=$pair tool=$tool ka=$keepalive hup=$hup readiness=$([ "$pair" = baton ] && echo "$readiness" || echo interval) noflush=$noflush"
-summary+=" $(perl "$here/analyze.pl" "$out" "$tool") load_rc=$load_rc starter_rc=$starter_rc stop_s=$stop_s leftover=$leftover out=$out"
+figures=$(perl "$here/analyze.pl" "$out" "$tool")
+complete=$(sed -n 's/.*\bcomplete=\([0-9][0-9]*\).*/\1/p' <<<"$figures")
+worker_us=$(awk -v s="$worker_cpu_s" -v n="${complete:-0}" 'BEGIN { if (n > 0) printf "%.1f", s * 1e6 / n; else print "na" }')
+summary+=" $figures worker_cpu_s=$worker_cpu_s worker_cpu_us_per_req=$worker_us worker_faults=$worker_faults starter_cpu_s=$starter_cpu_s load_rc=$load_rc starter_rc=$starter_rc stop_s=$stop_s leftover=$leftover out=$out"
 echo "$summary"

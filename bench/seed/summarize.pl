@@ -3,6 +3,8 @@
 # summary lines, then the ratios, each a median of per-round ratios (paired in one round).
 use strict;
 use warnings;
+use utf8;
+binmode STDOUT, ':encoding(UTF-8)';
 
 my (%runs, @order);
 while (<>) {
@@ -22,7 +24,7 @@ my @cols = (['req/s', 'rps', 0], ['failed', 'failed', 0], ['p50 ms', 'p50', 0], 
             ['max ms', 'max', 0], ['HUPs', 'hups_handled', 0], ['gens', 'gens', 0],
             ['restart ms', 'restart_ms_med', 1], ['drain ms', 'drain_ms_med', 1],
             ['starter kB', 'starter_rss_kb', 0], ['1 worker kB', 'worker_rss_kb', 0],
-            ['all workers kB', 'workers_rss_kb', 0]);
+            ['all workers kB', 'workers_rss_kb', 0], ['worker CPU µs/req', 'worker_cpu_us_per_req', 1]);
 print "| variant | pair | runs | ", join(' | ', map { $_->[0] } @cols), " |\n";
 print "|", join('|', ('---') x (@cols + 3)), "|\n";
 for my $key (@order) {

@@ -12,10 +12,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
-#include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,9 +25,12 @@
 #include <condition_variable>
 #include <list>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <thread>
 #include <type_traits>
+#include <utility>
+#include <vector>
 
 namespace baton::http {
 
@@ -75,49 +79,145 @@ bool is_resource_error(const error_code& ec) noexcept
 }
 
 /// Beyond max_connections: a 503 and a close, so descriptors are never exhausted.
-template <class Socket>
-asio::awaitable<void> refuse(Socket sock)
+void refuse(int fd) noexcept
 {
     static constexpr std::string_view response = "HTTP/1.1 503 Service Unavailable\r\n"
                                                  "Content-Length: 0\r\nConnection: close\r\n\r\n";
-    error_code ec;
-    sock.non_blocking(true, ec);
-    if (!ec)
-        asio::write(sock, asio::buffer(response), ec); // tiny: fits the socket buffer or fails
-    sock.shutdown(Socket::shutdown_send, ec);
-    sock.close(ec);
-    co_return;
+    // tiny: fits the socket buffer or fails; the descriptor is non-blocking
+    (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
+    ::shutdown(fd, SHUT_WR);
+    ::close(fd);
 }
 
-template <class Acceptor>
-asio::awaitable<void> accept_loop(detail::server_state& st, loop& l, Acceptor& a)
+/** An accepted descriptor on its way to the loop that serves it: its connection slot is
+    claimed; if no connection takes it (the loop was stopped first), it is closed and the
+    slot given back. */
+class handover {
+public:
+    handover(detail::server_state& st, int fd) noexcept
+        : st_(&st)
+        , fd_(fd)
+    {}
+
+    handover(handover&& o) noexcept
+        : st_(o.st_)
+        , fd_(std::exchange(o.fd_, -1))
+    {}
+
+    handover& operator=(handover&&) = delete;
+
+    ~handover()
+    {
+        if (fd_ >= 0) {
+            ::close(fd_);
+            st_->release_connection();
+        }
+    }
+
+    /// Serve it on the calling loop `l` (which must be the one running).
+    template <class Protocol>
+    void start(loop& l, const Protocol& protocol) noexcept
+    {
+        using socket_type = typename Protocol::socket;
+        socket_type sock(l.ioc);
+        error_code ec;
+        sock.assign(protocol, fd_, ec);
+        if (ec)
+            return; // the destructor closes it and gives the slot back
+        fd_ = -1;   // the socket owns it now
+        using conn = detail::connection<socket_type>;
+        try {
+            conn::start(std::make_shared<conn>(*st_, std::move(sock), &l.conns));
+        } catch (const std::bad_alloc&) {
+            st_->release_connection(); // the socket closes the descriptor
+            st_->report(
+                boost::system::errc::make_error_code(boost::system::errc::not_enough_memory),
+                "accept");
+        }
+    }
+
+private:
+    detail::server_state* st_;
+    int fd_;
+};
+
+/// The loops of a process, taken in turn by the one that accepts.
+struct loop_ring {
+    std::vector<loop*> loops;
+    std::size_t next = 0;
+
+    loop& take() noexcept
+    {
+        auto& l = *loops[next];
+        next = (next + 1) % loops.size();
+        return l;
+    }
+};
+
+/// Accepts taken in one go before the accepting loop serves its own connections again.
+constexpr int accept_batch = 64;
+
+/** The accept loop of one listener, on the first loop only: one process wakes one thread
+    per new connection (a listener in every loop's epoll set woke them all, and all but one
+    found nothing: a herd that doubled while two generations overlapped). It waits until the
+    listener is readable, accepts what is queued (accept4: non-blocking, close-on-exec) and
+    hands each descriptor to the next loop in turn, which wraps it in a socket and serves it. */
+template <class Acceptor, class Protocol>
+asio::awaitable<void> accept_loop(detail::server_state& st, loop& home, loop_ring& ring,
+                                  Acceptor& a, Protocol protocol)
 {
     for (;;) {
-        auto [ec, sock] = co_await a.async_accept(tuple_awaitable);
-        if (ec) {
-            if (!a.is_open() || ec == asio::error::operation_aborted)
-                co_return;
-            st.report(ec, "accept");
-            if (is_resource_error(ec)) {
-                // out of descriptors or memory: back off instead of spinning
-                asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
-                co_await t.async_wait(tuple_awaitable);
+        auto [wait_ec] = co_await a.async_wait(Acceptor::wait_read, tuple_awaitable);
+        if (!a.is_open() || wait_ec == asio::error::operation_aborted)
+            co_return;
+        if (wait_ec) {
+            st.report(wait_ec, "accept");
+            asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
+            co_await t.async_wait(tuple_awaitable);
+            continue;
+        }
+        for (int taken = 0; a.is_open(); ++taken) {
+            if (taken == accept_batch) { // let this loop's own connections run, then go on
+                taken = 0;
+                co_await asio::post(a.get_executor(), asio::use_awaitable);
+                continue;
             }
-            continue;
+            int fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd < 0) {
+                const int e = errno;
+                if (e == EAGAIN || e == EWOULDBLOCK)
+                    break; // all taken: wait for the next
+                if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+                    continue;
+                error_code ec(e, boost::system::system_category());
+                st.report(ec, "accept");
+                if (is_resource_error(ec)) {
+                    // out of descriptors or memory: back off instead of spinning
+                    asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
+                    co_await t.async_wait(tuple_awaitable);
+                }
+                break;
+            }
+            if constexpr (std::is_same_v<typename Protocol::socket, tcp::socket>) {
+                int one = 1;
+                ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            }
+            if (!st.claim_connection()) {
+                st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
+                st.report(errc::too_many_connections, "accept");
+                refuse(fd);
+                continue;
+            }
+            handover h(st, fd);
+            loop& target = ring.take();
+            if (&target == &home) {
+                h.start(target, protocol);
+            } else {
+                asio::post(target.ioc, [&target, protocol, h = std::move(h)]() mutable {
+                    h.start(target, protocol);
+                });
+            }
         }
-        using socket_type = typename Acceptor::protocol_type::socket;
-        if constexpr (std::is_same_v<socket_type, tcp::socket>) {
-            error_code ignored;
-            sock.set_option(tcp::no_delay(true), ignored);
-        }
-        if (!st.claim_connection()) {
-            st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
-            st.report(errc::too_many_connections, "accept");
-            asio::co_spawn(a.get_executor(), refuse(std::move(sock)), asio::detached);
-            continue;
-        }
-        using conn = detail::connection<socket_type>;
-        conn::start(std::make_shared<conn>(st, std::move(sock), &l.conns));
     }
 }
 
@@ -156,6 +256,7 @@ struct server::impl {
     std::vector<listener_fd> listeners;
     std::vector<std::function<void()>> on_shutdown;
     std::list<loop> loops;
+    loop_ring ring; // used by the first loop only, once started
     std::mutex m;
     std::mutex join_m;
     bool is_started = false;
@@ -292,31 +393,33 @@ void server::start()
     for (unsigned i = 0; i < n; ++i) {
         auto& l = impl_->loops.emplace_back();
         l.guard.emplace(l.ioc.get_executor());
-        for (const auto& lf : impl_->listeners) {
-            // loop 0 takes the descriptor itself, the others a copy of it; all of them are
-            // this process's copies, closed (never shut down) when shutdown begins
-            int fd = i == 0 ? lf.fd : ::fcntl(lf.fd, F_DUPFD_CLOEXEC, 0);
-            if (fd < 0)
-                continue;
-            error_code ec;
-            if (lf.family == AF_UNIX) {
-                auto& a = l.unix_acceptors.emplace_back(l.ioc);
-                a.assign(unix_stream(), fd, ec);
-                if (!ec)
-                    asio::co_spawn(l.ioc, accept_loop(st, l, a), asio::detached);
-                else
-                    l.unix_acceptors.pop_back();
-            } else {
-                auto& a = l.acceptors.emplace_back(l.ioc);
-                a.assign(lf.family == AF_INET ? tcp::v4() : tcp::v6(), fd, ec);
-                if (!ec)
-                    asio::co_spawn(l.ioc, accept_loop(st, l, a), asio::detached);
-                else
-                    l.acceptors.pop_back();
-            }
-            if (ec)
-                ::close(fd);
+        impl_->ring.loops.push_back(&l);
+    }
+    // The first loop accepts on every listener (this process's only copy of each, closed,
+    // never shut down, when shutdown begins) and spreads the connections over all loops.
+    auto& first = impl_->loops.front();
+    for (const auto& lf : impl_->listeners) {
+        error_code ec;
+        if (lf.family == AF_UNIX) {
+            auto& a = first.unix_acceptors.emplace_back(first.ioc);
+            a.assign(unix_stream(), lf.fd, ec);
+            if (!ec)
+                asio::co_spawn(first.ioc, accept_loop(st, first, impl_->ring, a, unix_stream()),
+                               asio::detached);
+            else
+                first.unix_acceptors.pop_back();
+        } else {
+            const auto protocol = lf.family == AF_INET ? tcp::v4() : tcp::v6();
+            auto& a = first.acceptors.emplace_back(first.ioc);
+            a.assign(protocol, lf.fd, ec);
+            if (!ec)
+                asio::co_spawn(first.ioc, accept_loop(st, first, impl_->ring, a, protocol),
+                               asio::detached);
+            else
+                first.acceptors.pop_back();
         }
+        if (ec)
+            ::close(lf.fd);
     }
     impl_->is_started = true;
     detail::signals_blocked blocked; // the loops never take a signal: it is the application's

@@ -21,15 +21,21 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -368,6 +374,97 @@ TEST(HttpLimits, SlowBodyClientGets408)
     ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
     EXPECT_EQ(r.response.status, 408);
     EXPECT_EQ(f.entered.load(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// One acceptor per process, connections spread over the loops
+
+/// A server whose handler answers with the id of the event-loop thread that serves it.
+struct thread_id_server {
+    std::mutex m;
+    std::set<std::thread::id> seen;
+    baton::http::server server;
+    std::uint16_t port = 0;
+
+    explicit thread_id_server(baton::http::options o)
+        : server(o, [this](const request&, response_writer& w) -> asio::awaitable<void> {
+            std::ostringstream id;
+            id << std::this_thread::get_id();
+            {
+                std::lock_guard lock(m);
+                seen.insert(std::this_thread::get_id());
+            }
+            w.write(id.str());
+            co_return;
+        })
+    {
+        server.listen("127.0.0.1", 0);
+        port = server.local_ports().at(0);
+        server.start();
+    }
+};
+
+TEST(HttpAccept, ConnectionsAreSpreadOverEveryLoopInTurn)
+{
+    auto o = fixture::defaults();
+    o.threads = 3;
+    thread_id_server s(o);
+    // One connection after the other (each answered before the next connects): taken in
+    // turn, six connections land two on each of the three loops.
+    std::vector<raw_connection> held;
+    std::map<std::string, int> per_loop;
+    for (int i = 0; i < 6; ++i) {
+        auto& c = held.emplace_back(connect(s.port));
+        ASSERT_FALSE(c.send(get_a));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        ++per_loop[r.response.body];
+    }
+    ASSERT_EQ(per_loop.size(), 3U);
+    for (const auto& [id, n] : per_loop)
+        EXPECT_EQ(n, 2) << "loop " << id;
+    // each connection stays on its loop
+    for (auto& c : held) {
+        ASSERT_FALSE(c.send(get_a));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(per_loop.count(r.response.body), 1U);
+    }
+}
+
+TEST(HttpAccept, TheProcessHoldsOneCopyOfEachListenerWhateverItsLoops)
+{
+    auto o = fixture::defaults();
+    o.threads = 4;
+    thread_id_server s(o);
+    auto sockets = listening_sockets(::getpid());
+    auto n = std::count_if(sockets.begin(), sockets.end(),
+                           [&](const held_socket& h) { return h.port == s.port; });
+    EXPECT_EQ(n, 1) << "one accepting loop, no copy per loop";
+}
+
+TEST(HttpAccept, ABurstLargerThanOneAcceptBatchIsServedWhole)
+{
+    // More connections than one batch of accepts (64), all connected before any is
+    // accepted: the acceptor takes them in batches, yielding between them, and every one is
+    // served.
+    auto o = fixture::defaults();
+    o.threads = 2;
+    thread_id_server s(o);
+    constexpr int burst = 300;
+    std::vector<raw_connection> conns;
+    conns.reserve(burst);
+    for (int i = 0; i < burst; ++i) {
+        conns.emplace_back(connect(s.port));
+        ASSERT_FALSE(conns.back().send(get_a));
+    }
+    for (auto& c : conns) {
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.status, 200);
+    }
+    EXPECT_EQ(s.seen.size(), 2U);
+    EXPECT_TRUE(wait_until([&] { return s.server.stats().requests_served == burst; }, 5s));
 }
 
 TEST(HttpWrite, ResponsesLargerThanTheSocketBufferArriveWholeAndTheConnectionStaysUsable)
