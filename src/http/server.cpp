@@ -41,7 +41,8 @@ using error_code = boost::system::error_code;
 
 namespace {
 
-/// One event loop: a thread, its io_context, its copies of the listeners, its connections.
+/// One event loop: a thread, its io_context, its connections; the first one also holds the
+/// process's copy of each listener and accepts for all of them.
 struct loop {
     detail::registry conns; // declared first: destroyed after the io_context's handlers
     /// One thread runs it, and every socket and timer of this loop is used on that thread
@@ -51,7 +52,7 @@ struct loop {
     std::list<tcp::acceptor> acceptors;
     std::list<unix_stream::acceptor> unix_acceptors;
 
-    /// Close this loop's copies of the listeners (close(2), never shutdown(2)).
+    /// Close the listeners this loop holds (close(2), never shutdown(2)).
     void close_acceptors() noexcept
     {
         error_code ignored;
@@ -87,6 +88,12 @@ void refuse(int fd) noexcept
     (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
     ::shutdown(fd, SHUT_WR);
     ::close(fd);
+}
+
+void report_out_of_memory(const detail::server_state& st) noexcept
+{
+    st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory),
+              "accept");
 }
 
 /** An accepted descriptor on its way to the loop that serves it: its connection slot is
@@ -126,13 +133,18 @@ public:
             return; // the destructor closes it and gives the slot back
         fd_ = -1;   // the socket owns it now
         using conn = detail::connection<socket_type>;
+        std::shared_ptr<conn> c;
         try {
-            conn::start(std::make_shared<conn>(*st_, std::move(sock), &l.conns));
+            c = std::make_shared<conn>(*st_, std::move(sock), &l.conns);
         } catch (const std::bad_alloc&) {
-            st_->release_connection(); // the socket closes the descriptor
-            st_->report(
-                boost::system::errc::make_error_code(boost::system::errc::not_enough_memory),
-                "accept");
+            st_->release_connection(); // no connection took the slot; the socket closes
+            report_out_of_memory(*st_);
+            return;
+        }
+        try {
+            conn::start(std::move(c));
+        } catch (const std::bad_alloc&) {
+            report_out_of_memory(*st_); // the connection is gone and gave its slot back
         }
     }
 
@@ -157,66 +169,96 @@ struct loop_ring {
 /// Accepts taken in one go before the accepting loop serves its own connections again.
 constexpr int accept_batch = 64;
 
+enum class accepted { all, batch, back_off };
+
+/** Accept what the kernel queued on `a` (accept4: non-blocking, close-on-exec), at most
+    accept_batch, and hand each descriptor to the next loop in turn (`home` is the calling
+    loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`: more
+    may be queued, `back_off`: out of descriptors or memory. */
+template <class Acceptor, class Protocol>
+accepted accept_queued(detail::server_state& st, loop& home, loop_ring& ring, Acceptor& a,
+                       const Protocol& protocol) noexcept
+{
+    for (int taken = 0; taken < accept_batch; ++taken) {
+        if (!a.is_open())
+            return accepted::all;
+        int fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            const int e = errno;
+            if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+                continue;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return accepted::all;
+            error_code ec(e, boost::system::system_category());
+            st.report(ec, "accept");
+            // anything else: the next wait reports what is still queued (asio re-arms it)
+            return is_resource_error(ec) ? accepted::back_off : accepted::all;
+        }
+        if constexpr (std::is_same_v<typename Protocol::socket, tcp::socket>) {
+            int one = 1;
+            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        if (!st.claim_connection()) {
+            st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
+            st.report(errc::too_many_connections, "accept");
+            refuse(fd);
+            continue;
+        }
+        handover h(st, fd);
+        loop& target = ring.take();
+        if (&target == &home) {
+            h.start(target, protocol);
+            continue;
+        }
+        try {
+            asio::post(target.ioc, [&target, protocol, h = std::move(h)]() mutable {
+                h.start(target, protocol);
+            });
+        } catch (const std::bad_alloc&) {
+            report_out_of_memory(st); // the handover closes the descriptor, frees the slot
+        }
+    }
+    return accepted::batch;
+}
+
 /** The accept loop of one listener, on the first loop only: one process wakes one thread
     per new connection (a listener in every loop's epoll set woke them all, and all but one
     found nothing: a herd that doubled while two generations overlapped). It waits until the
-    listener is readable, accepts what is queued (accept4: non-blocking, close-on-exec) and
-    hands each descriptor to the next loop in turn, which wraps it in a socket and serves it. */
+    listener is readable, then accepts in batches (accept_queued), letting the loop's own
+    connections run between batches. Ends when the listener is closed; an exception (out of
+    memory) is reported and the loop goes on after a pause, so the process never silently
+    stops accepting on a listener it still holds. */
 template <class Acceptor, class Protocol>
 asio::awaitable<void> accept_loop(detail::server_state& st, loop& home, loop_ring& ring,
                                   Acceptor& a, Protocol protocol)
 {
     for (;;) {
-        auto [wait_ec] = co_await a.async_wait(Acceptor::wait_read, tuple_awaitable);
-        if (!a.is_open() || wait_ec == asio::error::operation_aborted)
-            co_return;
-        if (wait_ec) {
-            st.report(wait_ec, "accept");
+        bool is_pausing = false;
+        try {
+            auto [wait_ec] = co_await a.async_wait(Acceptor::wait_read, tuple_awaitable);
+            if (!a.is_open() || wait_ec == asio::error::operation_aborted)
+                co_return;
+            if (wait_ec) {
+                st.report(wait_ec, "accept");
+                is_pausing = true;
+            }
+            for (auto r = accepted::batch; !is_pausing && r == accepted::batch;) {
+                r = accept_queued(st, home, ring, a, protocol);
+                if (r == accepted::batch)
+                    co_await asio::post(a.get_executor(), asio::use_awaitable);
+                is_pausing = r == accepted::back_off;
+            }
+        } catch (const boost::system::system_error& e) {
+            st.report(e.code(), "accept");
+            is_pausing = true;
+        } catch (const std::exception& e) {
+            st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory),
+                      e.what());
+            is_pausing = true;
+        }
+        if (is_pausing && a.is_open()) { // back off instead of spinning
             asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
             co_await t.async_wait(tuple_awaitable);
-            continue;
-        }
-        for (int taken = 0; a.is_open(); ++taken) {
-            if (taken == accept_batch) { // let this loop's own connections run, then go on
-                taken = 0;
-                co_await asio::post(a.get_executor(), asio::use_awaitable);
-                continue;
-            }
-            int fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0) {
-                const int e = errno;
-                if (e == EAGAIN || e == EWOULDBLOCK)
-                    break; // all taken: wait for the next
-                if (e == EINTR || e == ECONNABORTED || e == EPROTO)
-                    continue;
-                error_code ec(e, boost::system::system_category());
-                st.report(ec, "accept");
-                if (is_resource_error(ec)) {
-                    // out of descriptors or memory: back off instead of spinning
-                    asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
-                    co_await t.async_wait(tuple_awaitable);
-                }
-                break;
-            }
-            if constexpr (std::is_same_v<typename Protocol::socket, tcp::socket>) {
-                int one = 1;
-                ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            }
-            if (!st.claim_connection()) {
-                st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
-                st.report(errc::too_many_connections, "accept");
-                refuse(fd);
-                continue;
-            }
-            handover h(st, fd);
-            loop& target = ring.take();
-            if (&target == &home) {
-                h.start(target, protocol);
-            } else {
-                asio::post(target.ioc, [&target, protocol, h = std::move(h)]() mutable {
-                    h.start(target, protocol);
-                });
-            }
         }
     }
 }
@@ -492,6 +534,9 @@ error_code server::shutdown(std::chrono::steady_clock::time_point deadline)
 
 void server::close() noexcept
 {
+    // Each loop stops on its own (a stuck loop does not hold the others). A connection the
+    // first loop accepted just before and handed to a loop that stopped first is never
+    // served: its descriptor is closed when the server is destroyed.
     std::lock_guard lock(impl_->m);
     for (auto& l : impl_->loops) {
         asio::post(l.ioc, [&l] {
