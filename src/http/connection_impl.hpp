@@ -603,10 +603,9 @@ template <class Stream>
 void connection<Stream>::give_back_out() noexcept
 {
     // What a large body grew it to is not kept: an idle connection holds a small buffer.
+    // (take_out() clears what a small one still holds.)
     if (out_.capacity() > conn_impl::kept_out_capacity)
         std::string().swap(out_);
-    else
-        out_.clear();
 }
 
 template <class Stream>

@@ -90,10 +90,9 @@ void refuse(int fd) noexcept
     ::close(fd);
 }
 
-void report_out_of_memory(const detail::server_state& st) noexcept
+void report_out_of_memory(const detail::server_state& st, std::string_view what = "accept") noexcept
 {
-    st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory),
-              "accept");
+    st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory), what);
 }
 
 /** An accepted descriptor on its way to the loop that serves it: its connection slot is
@@ -252,8 +251,7 @@ asio::awaitable<void> accept_loop(detail::server_state& st, loop& home, loop_rin
             st.report(e.code(), "accept");
             is_pausing = true;
         } catch (const std::exception& e) {
-            st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory),
-                      e.what());
+            report_out_of_memory(st, e.what());
             is_pausing = true;
         }
         if (is_pausing && a.is_open()) { // back off instead of spinning
