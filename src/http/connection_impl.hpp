@@ -277,9 +277,21 @@ boost::asio::awaitable<void> connection<Stream>::serve()
 
         request req = parser_->release();
         parser_.reset();
+        const bool is_close_asked = !req.keep_alive();
         bool is_keep_alive = co_await respond(req, is_in_grace);
         if (!is_keep_alive) {
-            co_await staged_close();
+            // A client that asked for the close (Connection: close, or HTTP/1.0 without
+            // keep-alive) and sent nothing after its request sends nothing more (RFC 9112
+            // section 9.6): no unread byte can turn close() into a reset, so there is no FIN
+            // of its own to wait for. The close goes out behind the response at once; one
+            // wake-up, one timer and one read fewer per connection (nginx's lingering_close
+            // on does the same).
+            if (is_close_asked && !is_forced_ && !has_pending_request()) {
+                state_ = conn_state::closing;
+                traits::close(stream_);
+            } else {
+                co_await staged_close();
+            }
             co_return;
         }
     }

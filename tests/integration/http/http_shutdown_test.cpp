@@ -659,6 +659,54 @@ TEST(HttpServer, SendsFlushedHttp10ResponseCloseDelimited)
     EXPECT_EQ(r.response.body, "Hello, world!\n");
 }
 
+// The client asked for the close (HTTP/1.0 without keep-alive, or Connection: close) and sent
+// nothing more: the server closes behind the response at once instead of waiting (here up to
+// a minute) for the client's FIN. The client never closes its end before the server lets go.
+TEST(HttpClose, AClientThatAsksForTheCloseIsLetGoAtOnceBehindTheWholeResponse)
+{
+    auto o = fixture::defaults();
+    o.linger_timeout = 60s; // what a staged close would hold the connection for
+    fixture f(o);
+    const std::string_view requests[] = {
+        "GET /hello HTTP/1.0\r\n\r\n",                                 // flushed: close-delimited
+        "GET /a HTTP/1.0\r\n\r\n",                                     // Content-Length
+        "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", // chunked
+    };
+    for (auto req : requests) {
+        SCOPED_TRACE(req);
+        auto c = connect(f.port);
+        ASSERT_FALSE(c.send(req));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.status, 200);
+        EXPECT_TRUE(ends_with_clean_close(c));
+        EXPECT_TRUE(wait_until([&] { return f.server->stats().open_connections == 0; }, 10s));
+    }
+    EXPECT_EQ(f.server->stats().requests_served, 3U);
+}
+
+// Bytes behind a request that asked for the close would turn an immediate close() into a
+// reset (destroying the response in the client's buffers): the server closes in stages,
+// reading and discarding them, and lets go only at the client's FIN (or linger_timeout).
+TEST(HttpClose, BytesBehindARequestThatAskedForTheCloseAreDiscardedBeforeTheClose)
+{
+    auto o = fixture::defaults();
+    o.linger_timeout = 60s;
+    fixture f(o);
+    auto c = connect(f.port);
+    ASSERT_FALSE(c.send("GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" +
+                        std::string(64 * 1024, 'x')));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.body, "slow done");
+    EXPECT_TRUE(r.response.is_connection_close());
+    EXPECT_TRUE(ends_with_clean_close(c)); // a FIN, not a reset
+    // The server's half is still open, lingering for the client's FIN.
+    EXPECT_EQ(f.server->stats().open_connections, 1U);
+    c.shutdown_write();
+    EXPECT_TRUE(wait_until([&] { return f.server->stats().open_connections == 0; }, 10s));
+}
+
 TEST(HttpServer, RunsBlockingHandlersConcurrentlyOffTheEventLoop)
 {
     auto o = fixture::defaults();
