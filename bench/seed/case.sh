@@ -9,6 +9,8 @@
 #
 #   --pair baton|anchor   baton: build/release/bin/start_server + hello;
 #                         anchor: Perl's start_server 0.35 + the Go worker (build/anchor)
+#                         bare: start_server + bare_worker, the least a seed worker can
+#                         do (the ceiling the load generator allows on this machine)
 #   --hup SECS            seconds between HUPs, 0 = none                 (1)
 #   --tool ab|wrk         load generator                                 (ab)
 #   -k                    keep-alive (ab -k); wrk always keeps alive
@@ -64,7 +66,13 @@ anchor)
     worker=("$repo/build/anchor/go18http")
     worker_env=(GO18HTTP_NOFLUSH=$([ "$noflush" = 1 ] && echo 1 || echo 0))
     ;;
-*) die "--pair must be baton or anchor" ;;
+bare)
+    starter=("$bin/start_server" "--readiness=$readiness")
+    worker=("$bin/bare_worker")
+    [ "$noflush" = 1 ] && die "--noflush: bare_worker always flushes"
+    worker_env=()
+    ;;
+*) die "--pair must be baton, anchor or bare" ;;
 esac
 [ -x "${starter[0]}" ] || die "missing ${starter[0]} (make build; bench/seed/run.sh builds everything)"
 [ -x "${worker[0]}" ] || die "missing ${worker[0]} (bench/seed/build-anchor.sh builds the Go worker)"

@@ -5,7 +5,8 @@
 # A measurement, not a test: it never fails on a figure.
 #
 #   --rounds N          rounds (3)
-#   --variants LIST     comma-separated, from: seed interval hup0.2 hup0.05 nohup wrk abk (all)
+#   --variants LIST     comma-separated, from: seed interval hup0.2 hup0.05 nohup wrk abk
+#                       ceiling (all)
 #   -n N / -c C         ab requests / concurrency (100000 / 1000)
 #   --duration D        wrk -d (15s)
 #   --results DIR       where results.txt, table.md and the plots go (build/bench/seed-DATE)
@@ -18,11 +19,13 @@
 #   nohup     ab, no HUP                                 (the baseline)
 #   wrk       wrk -c C over HTTP/1.1 keep-alive, a HUP every second
 #   abk       ab -k against workers that do not flush (HTTP/1.0 keep-alive), a HUP every second
+#   ceiling   ab, no HUP, start_server + bare_worker only: the least a seed worker can do,
+#             so the table shows what ab itself allows on this machine (at most 10,000 req/s)
 set -u -o pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-rounds=3 variants=seed,interval,hup0.2,hup0.05,nohup,wrk,abk n=100000 c=1000 duration=15s
+rounds=3 variants=seed,interval,hup0.2,hup0.05,nohup,wrk,abk,ceiling n=100000 c=1000 duration=15s
 results=$repo/build/bench/seed-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
     case $1 in
@@ -50,7 +53,7 @@ run_case() { # VARIANT PAIR ROUND
     interval) args+=(--hup 1 --readiness interval) ;;
     hup0.2) args+=(--hup 0.2) ;;
     hup0.05) args+=(--hup 0.05) ;;
-    nohup) args+=(--hup 0) ;;
+    nohup | ceiling) args+=(--hup 0) ;;
     wrk) args+=(--hup 1 --tool wrk) ;;
     abk) args+=(--hup 1 -k --noflush) ;;
     *) echo "run.sh: unknown variant $v" >&2; return 1 ;;
@@ -65,6 +68,7 @@ for round in $(seq "$rounds"); do
     for v in ${variants//,/ }; do
         pairs="baton anchor"
         [ "$v" = interval ] && pairs=baton
+        [ "$v" = ceiling ] && pairs=bare
         # alternate which pair goes first, so neither always runs on a warmer machine
         [ $((round % 2)) = 0 ] && pairs=$(echo "$pairs" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')
         for pair in $pairs; do run_case "$v" "$pair" "$round"; done

@@ -57,3 +57,15 @@ if ($runs{'seed/anchor'} && $runs{'nohup/anchor'}) {
 if ($runs{'seed/baton'} && $runs{'interval/baton'}) {
     printf "| seed (notify) / interval req/s, baton | %s |\n", fmt(ratio('seed/baton', 'interval/baton', 'rps'), 3);
 }
+# Against the ceiling: what ab allows on this machine with a worker that does nothing else.
+if ($runs{'ceiling/bare'}) {
+    for my $k (qw(seed/baton seed/anchor nohup/baton nohup/anchor)) {
+        next unless $runs{$k};
+        my ($v, $p) = split m{/}, $k;
+        printf "| %s req/s, %s / ceiling | %s |\n", $v, $p, fmt(ratio($k, 'ceiling/bare', 'rps'), 3);
+    }
+    if ($runs{'seed/anchor'}) {
+        printf "| 1.10 × seed anchor / ceiling (above 1: the 1.10× target is out of ab's reach) | %s |\n",
+            fmt(1.10 * ratio('seed/anchor', 'ceiling/bare', 'rps'), 3);
+    }
+}
