@@ -4,8 +4,8 @@
 // accept4, read the request header, send the response header and "Hello, " at once, keep the
 // connection in a FIFO of 100 ms deadlines (every deadline is the same length, so the FIFO is
 // already in order), then send "bare!\n" and close. Every answer is HTTP/1.0-framed with
-// Connection: close, whatever the request asked for; there are no timeouts, no limits and no
-// keep-alive: a measurement tool, not a server.
+// Connection: close, whatever the request asked for; a header over 16 KiB is cut, and there
+// are no timeouts, no other limits and no keep-alive: a measurement tool, not a server.
 //
 // Serves the sockets start_server hands down (or the address in argv[1], default
 // 127.0.0.1:8080), says READY=1 when NOTIFY_SOCKET is set, and on SIGTERM stops accepting,
