@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: MIT
 // bench/seed's ceiling probe: the least a seed worker can do, so that a run can tell what the
 // load generator itself allows on this machine. One thread, one epoll set, no library:
-// accept4, read the request header, send the response header and "Hello, " at once, keep the
-// connection in a FIFO of 100 ms deadlines (every deadline is the same length, so the FIFO is
-// already in order), then send "bare!\n" and close. Every answer is HTTP/1.0-framed with
-// Connection: close, whatever the request asked for; a header over 16 KiB is cut, and there
-// are no timeouts, no other limits and no keep-alive: a measurement tool, not a server.
+// TCP_DEFER_ACCEPT on the listener (a connection comes with its request), accept4, read the
+// request header, send the response header and "Hello, " at once, keep the connection in a
+// FIFO of 100 ms deadlines (every deadline is the same length, so the FIFO is already in
+// order), then send "bare!\n" with MSG_MORE and close (the FIN rides on that segment). Every answer
+// is HTTP/1.0-framed with Connection: close, whatever the request asked for; a header over 16 KiB
+// is cut, and there are no timeouts, no other limits and no keep-alive: a measurement tool, not a
+// server.
 //
 // Serves the sockets start_server hands down (or the address in argv[1], default
 // 127.0.0.1:8080), says READY=1 when NOTIFY_SOCKET is set, and on SIGTERM stops accepting,
@@ -217,7 +219,7 @@ private:
         while (!queue_.empty() && queue_.front().due <= now) {
             int fd = queue_.front().fd;
             queue_.pop_front();
-            (void)::send(fd, tail.data(), tail.size(), MSG_NOSIGNAL);
+            (void)::send(fd, tail.data(), tail.size(), MSG_NOSIGNAL | MSG_MORE);
             ::close(fd);
         }
     }
@@ -248,6 +250,8 @@ int main(int argc, char** argv)
         // non-blocking (shared with the starter and the other generation, as Go and asio do
         // it): a connection another process took first must not block accept4
         ::fcntl(s.fd, F_SETFL, ::fcntl(s.fd, F_GETFL) | O_NONBLOCK);
+        int defer_s = 10;
+        ::setsockopt(s.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
         listeners.push_back(s.fd);
     }
     bare_worker worker(std::move(listeners));

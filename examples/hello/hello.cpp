@@ -33,6 +33,7 @@ int main(int argc, char** argv)
             address = arg;
         }
     }
+    opts.defer_accept = true; // the kernel hands a connection over with its request
     opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
         std::fprintf(stderr, "hello: %.*s: %s\n", static_cast<int>(what.size()), what.data(),
                      ec.message().c_str());

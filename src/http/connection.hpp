@@ -92,8 +92,8 @@ private:
     /// the armed deadline fired, the read's error otherwise (the timer is disarmed on error).
     boost::asio::awaitable<boost::system::error_code> read_more_unparsed(errc on_timeout);
     /// Write what the socket takes without waiting; `data` keeps what is left. Sets
-    /// is_broken_ on an error.
-    boost::system::error_code write_now(std::string_view& data) noexcept;
+    /// is_broken_ on an error. `is_last`: the connection is closed right after (MSG_MORE).
+    boost::system::error_code write_now(std::string_view& data, bool is_last = false) noexcept;
     /// Write `data` asynchronously, under the write timeout.
     boost::asio::awaitable<boost::system::error_code> write_rest(std::string_view data);
     /// write_now, then write_rest for what is left.
@@ -134,6 +134,9 @@ private:
     bool is_expired_ = false;
     bool is_forced_ = false;
     bool is_broken_ = false;
+    /// Set by finish(): the client asked for the close and sent nothing more, so the close
+    /// follows the response at once (no staged close).
+    bool closes_at_once_ = false;
 };
 
 } // namespace baton::http::detail

@@ -177,12 +177,13 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(
 }
 
 template <class Stream>
-boost::system::error_code connection<Stream>::write_now(std::string_view& data) noexcept
+boost::system::error_code connection<Stream>::write_now(std::string_view& data,
+                                                        bool is_last) noexcept
 {
     if (is_broken_ || is_forced_)
         return boost::asio::error::operation_aborted;
     boost::system::error_code ec;
-    data.remove_prefix(traits::try_write(stream_, data, ec));
+    data.remove_prefix(traits::try_write(stream_, data, ec, is_last));
     if (ec)
         is_broken_ = true;
     return ec;
@@ -277,16 +278,9 @@ boost::asio::awaitable<void> connection<Stream>::serve()
 
         request req = parser_->release();
         parser_.reset();
-        const bool is_close_asked = !req.keep_alive();
         bool is_keep_alive = co_await respond(req, is_in_grace);
         if (!is_keep_alive) {
-            // A client that asked for the close (Connection: close, or HTTP/1.0 without
-            // keep-alive) and sent nothing after its request sends nothing more (RFC 9112
-            // section 9.6): no unread byte can turn close() into a reset, so there is no FIN
-            // of its own to wait for. The close goes out behind the response at once; one
-            // wake-up, one timer and one read fewer per connection (nginx's lingering_close
-            // on does the same).
-            if (is_close_asked && !is_forced_ && !has_pending_request()) {
+            if (closes_at_once_ && !is_forced_) { // see finish()
                 state_ = conn_state::closing;
                 traits::close(stream_);
             } else {
@@ -437,6 +431,7 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
     rs.version = req.version();
     rs.is_head = req.method() == bhttp::verb::head;
     rs.wants_keep_alive = req.keep_alive();
+    rs.is_close_asked = !rs.wants_keep_alive;
     state_ = conn_state::handling;
 
     std::exception_ptr failure;
@@ -511,10 +506,17 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
         out += rs.body;
     }
     rs.body.clear();
+    // A client that asked for the close (Connection: close, or HTTP/1.0 without keep-alive)
+    // and sent nothing after its request sends nothing more (RFC 9112 section 9.6): no
+    // unread byte can turn close() into a reset, so there is no FIN of its own to wait for.
+    // The close follows the response at once, its FIN on the response's last segment: one
+    // wake-up, one timer, one read and one segment fewer per connection (nginx's
+    // lingering_close on does the same). Any other close is staged.
+    closes_at_once_ = !rs.is_keep_alive && rs.is_close_asked && !has_pending_request();
     if (out.empty())
         co_return true;
     std::string_view rest = out;
-    auto ec = write_now(rest); // usually all of it: no coroutine frame for write_rest
+    auto ec = write_now(rest, closes_at_once_); // usually all of it: no write_rest frame
     if (!ec && !rest.empty())
         ec = co_await write_rest(rest);
     give_back_out();

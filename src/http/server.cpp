@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <list>
 #include <mutex>
@@ -363,8 +364,18 @@ void server::add_listener(int fd, error_code& ec) noexcept
         return;
     }
     auto l = probe_listener(fd, ec);
-    if (!ec)
-        impl_->listeners.push_back(l);
+    if (ec)
+        return;
+    const auto& opts = impl_->state->opts;
+    if (opts.defer_accept && (l.family == AF_INET || l.family == AF_INET6)) {
+        auto s = std::chrono::ceil<std::chrono::seconds>(opts.header_timeout).count();
+        int secs = static_cast<int>(std::clamp<std::chrono::seconds::rep>(s, 1, 3600));
+        if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0) {
+            ec = error_code(errno, boost::system::system_category());
+            return;
+        }
+    }
+    impl_->listeners.push_back(l);
 }
 
 void server::add_listener(int fd)

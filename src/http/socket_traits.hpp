@@ -48,12 +48,14 @@ struct stream_traits<boost::asio::basic_stream_socket<Protocol, Executor>> {
     /// descriptor itself, so the socket stays in blocking mode for the application and no
     /// fcntl is spent per connection. Returns the bytes written; `ec` is set only for a
     /// real error (a full buffer or a signal is 0 bytes and no error: write asynchronously).
-    static std::size_t try_write(socket& s, std::string_view data,
-                                 boost::system::error_code& ec) noexcept
+    /// `is_more`: a close follows at once (MSG_MORE: the kernel holds the last segment and
+    /// close() sends it with the FIN on it, one segment instead of two).
+    static std::size_t try_write(socket& s, std::string_view data, boost::system::error_code& ec,
+                                 bool is_more = false) noexcept
     {
         ec = {};
-        ssize_t n =
-            ::send(s.native_handle(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (is_more ? MSG_MORE : 0);
+        ssize_t n = ::send(s.native_handle(), data.data(), data.size(), flags);
         if (n >= 0)
             return static_cast<std::size_t>(n);
         if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)

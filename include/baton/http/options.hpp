@@ -51,6 +51,14 @@ struct options {
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     /// Open connections; beyond it a new connection gets 503 and a close.
     std::size_t max_connections = 10'000;
+    /** Hand a connection to the server only once its first request bytes arrived
+        (`TCP_DEFER_ACCEPT` on every TCP listener, for up to `header_timeout`; nginx's
+        `listen ... deferred`): the first read finds the request, one wake-up fewer per
+        connection. The setting belongs to the socket, so an inherited listener keeps it for
+        every process that shares it (the next generation included). A client that connects
+        and stays silent is handed over anyway once that time has passed, then gets its own
+        `header_timeout` (408). */
+    bool defer_accept = false;
 
     /** Called on the event loop with each request's header, before its body is read (and
         before `100 Continue`): return a status (say 401) to answer at once with

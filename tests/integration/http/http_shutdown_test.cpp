@@ -437,6 +437,47 @@ TEST(HttpAccept, ConnectionsAreSpreadOverEveryLoopInTurn)
     }
 }
 
+// defer_accept sets TCP_DEFER_ACCEPT on the listener it is given (inherited ones included)
+// for header_timeout, and the connections it then gets are served as any other; without it
+// the listener is left as it was.
+TEST(HttpAccept, DeferAcceptSetsTheSharedListenerAndServesItsConnections)
+{
+    auto read_defer = [](int fd) {
+        int secs = -1;
+        socklen_t len = sizeof secs;
+        EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, &len), 0);
+        return secs;
+    };
+    const tcp_listener plain = listen_tcp();
+    {
+        baton::http::server s(
+            fixture::defaults(),
+            [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+        s.add_listener(::fcntl(plain.fd.get(), F_DUPFD_CLOEXEC, 0));
+        EXPECT_EQ(read_defer(plain.fd.get()), 0);
+    }
+
+    const tcp_listener listener = listen_tcp();
+    auto o = fixture::defaults();
+    o.defer_accept = true;
+    o.header_timeout = 5s;
+    baton::http::server s(o, [](const request& req, response_writer& w) -> asio::awaitable<void> {
+        w.write("deferred " + std::string(req.target()));
+        co_return;
+    });
+    s.add_listener(::fcntl(listener.fd.get(), F_DUPFD_CLOEXEC, 0));
+    // The kernel keeps it as SYN-ACK retransmissions, read back rounded up: at least 5 s.
+    EXPECT_GE(read_defer(listener.fd.get()), 5); // on the socket the "starter" still holds
+    s.start();
+    for (std::string_view req : {"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", "GET /2 HTTP/1.0\r\n\r\n"}) {
+        auto c = connect(listener.port);
+        ASSERT_FALSE(c.send(req));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.body, "deferred " + std::string(req.substr(4, 2)));
+    }
+}
+
 TEST(HttpAccept, TheProcessHoldsOneCopyOfEachListenerWhateverItsLoops)
 {
     auto o = fixture::defaults();

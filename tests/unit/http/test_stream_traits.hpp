@@ -26,7 +26,8 @@ struct stream_traits<boost::beast::test::stream> {
 
     /// Never writes now: every response takes the asynchronous path, which the tests drive
     /// (fail_count, read limits).
-    static std::size_t try_write(stream&, std::string_view, boost::system::error_code& ec) noexcept
+    static std::size_t try_write(stream&, std::string_view, boost::system::error_code& ec,
+                                 bool = false) noexcept
     {
         ec = {};
         return 0;
