@@ -29,6 +29,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <string>
@@ -53,16 +54,16 @@ struct waiting {
 
 class bare_worker {
 public:
-    explicit bare_worker(std::vector<int> listeners)
+    /// `signals`: blocked already, read from a signalfd here.
+    bare_worker(std::vector<int> listeners, const sigset_t& signals)
         : listeners_(std::move(listeners))
     {
         ep_ = ::epoll_create1(EPOLL_CLOEXEC);
-        sigset_t term;
-        ::sigemptyset(&term);
-        ::sigaddset(&term, SIGTERM);
-        ::sigaddset(&term, SIGINT);
-        ::sigprocmask(SIG_BLOCK, &term, nullptr);
-        sig_ = ::signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+        sig_ = ::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (ep_ < 0 || sig_ < 0) {
+            std::perror("bare_worker: epoll_create1/signalfd");
+            std::exit(1);
+        }
         watch(sig_);
         for (int fd : listeners_)
             watch(fd);
@@ -100,7 +101,7 @@ private:
         auto next = clock_type::time_point::max();
         if (!queue_.empty())
             next = queue_.front().due;
-        if (is_stopping_)
+        if (is_stopping_ && !reading_.empty())
             next = std::min(next, stop_by_);
         if (next == clock_type::time_point::max())
             return -1;
@@ -116,8 +117,29 @@ private:
             stop_accepting();
         } else if (std::find(listeners_.begin(), listeners_.end(), fd) != listeners_.end()) {
             accept_all(fd);
-        } else {
+        } else if (reading_.count(fd) != 0) {
             read_request(fd, false);
+        } // else: closed earlier in this batch (a listener at stop, or dropped)
+    }
+
+    /// Out of descriptors: stop watching the listeners until a connection is closed.
+    void pause_accepting()
+    {
+        if (is_paused_)
+            return;
+        std::perror("bare_worker: accept4 (paused until a connection closes)");
+        for (int fd : listeners_)
+            ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+        is_paused_ = true;
+    }
+
+    void close_connection(int fd)
+    {
+        ::close(fd);
+        if (is_paused_) {
+            is_paused_ = false;
+            for (int l : listeners_)
+                watch(l);
         }
     }
 
@@ -145,8 +167,11 @@ private:
     {
         for (int i = 0; i < 64; ++i) {
             int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-            if (fd < 0)
-                return;
+            if (fd < 0) {
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+                    pause_accepting();
+                return; // EAGAIN: another process took it; anything else: the next event
+            }
             int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             read_request(fd, true);
@@ -172,7 +197,7 @@ private:
                 if (got.size() > max_header) {
                     got.clear();
                     forget(it, fd);
-                    ::close(fd);
+                    close_connection(fd);
                     return;
                 }
                 if (it == reading_.end()) { // keep the partial header, wait for the rest
@@ -190,7 +215,7 @@ private:
                 return;
             }
             forget(it, fd); // closed or failed before a whole request
-            ::close(fd);
+            close_connection(fd);
             return;
         }
     }
@@ -207,7 +232,7 @@ private:
     {
         if (::send(fd, head.data(), head.size(), MSG_NOSIGNAL) !=
             static_cast<ssize_t>(head.size())) {
-            ::close(fd);
+            close_connection(fd);
             return;
         }
         queue_.push_back({clock_type::now() + delay, fd});
@@ -220,7 +245,7 @@ private:
             int fd = queue_.front().fd;
             queue_.pop_front();
             (void)::send(fd, tail.data(), tail.size(), MSG_NOSIGNAL | MSG_MORE);
-            ::close(fd);
+            close_connection(fd);
         }
     }
 
@@ -228,6 +253,7 @@ private:
     int ep_ = -1;
     int sig_ = -1;
     bool is_stopping_ = false;
+    bool is_paused_ = false;
     clock_type::time_point stop_by_{};
     std::deque<waiting> queue_;
     std::unordered_map<int, std::string> reading_; ///< connections whose header is not whole
@@ -238,6 +264,12 @@ private:
 
 int main(int argc, char** argv)
 {
+    // blocked from the start: a TERM during start-up waits for the loop instead of killing
+    sigset_t signals;
+    ::sigemptyset(&signals);
+    ::sigaddset(&signals, SIGTERM);
+    ::sigaddset(&signals, SIGINT);
+    ::sigprocmask(SIG_BLOCK, &signals, nullptr);
     std::string_view address = argc > 1 ? argv[1] : "127.0.0.1:8080";
     baton::listener::error err;
     auto inherited = baton::listener::listen_or_inherit(address, {}, err);
@@ -254,7 +286,7 @@ int main(int argc, char** argv)
         ::setsockopt(s.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s);
         listeners.push_back(s.fd);
     }
-    bare_worker worker(std::move(listeners));
+    bare_worker worker(std::move(listeners), signals);
     std::error_code ec;
     baton::notify::ready(ec); // a no-op without NOTIFY_SOCKET
     return worker.run();

@@ -35,8 +35,9 @@ namespace baton::http::detail {
     `static void cancel(Stream&)` (abort the pending read or write; the stream stays usable
     where the type allows), `static void shutdown_send(Stream&)`, `static void close(Stream&)`,
     `static std::size_t available(Stream&)` (bytes readable without blocking: the peek),
-    `static std::size_t try_write(Stream&, std::string_view, error_code&)` (what can be written
-    without waiting; 0 and no error to go asynchronous), and `static constexpr bool lingers`
+    `static std::size_t try_write(Stream&, std::string_view, error_code&, bool is_more)` (what
+    can be written without waiting; 0 and no error to go asynchronous; `is_more`: a close
+    follows, the last segment may wait for it), and `static constexpr bool lingers`
     (read-and-discard after shutdown_send). */
 template <class Stream>
 struct stream_traits;
@@ -134,8 +135,8 @@ private:
     bool is_expired_ = false;
     bool is_forced_ = false;
     bool is_broken_ = false;
-    /// Set by finish(): the client asked for the close and sent nothing more, so the close
-    /// follows the response at once (no staged close).
+    /// Set by finish(): the client asked for the close, so unless something of it is still
+    /// unread after the response, the close follows at once (no staged close).
     bool closes_at_once_ = false;
 };
 

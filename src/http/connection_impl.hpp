@@ -280,8 +280,13 @@ boost::asio::awaitable<void> connection<Stream>::serve()
         parser_.reset();
         bool is_keep_alive = co_await respond(req, is_in_grace);
         if (!is_keep_alive) {
-            if (closes_at_once_ && !is_forced_) { // see finish()
+            // See finish(). Checked again after the write: a byte that came during it would
+            // turn close() into a reset, so that close is staged (its shutdown pushes the held
+            // last segment, the FIN on it). shutdown_send() before close(): the FIN goes out
+            // even if a forked child still holds the descriptor.
+            if (closes_at_once_ && !is_forced_ && !has_pending_request()) {
                 state_ = conn_state::closing;
+                traits::shutdown_send(stream_);
                 traits::close(stream_);
             } else {
                 co_await staged_close();
@@ -507,12 +512,12 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
     }
     rs.body.clear();
     // A client that asked for the close (Connection: close, or HTTP/1.0 without keep-alive)
-    // and sent nothing after its request sends nothing more (RFC 9112 section 9.6): no
-    // unread byte can turn close() into a reset, so there is no FIN of its own to wait for.
-    // The close follows the response at once, its FIN on the response's last segment: one
-    // wake-up, one timer, one read and one segment fewer per connection (nginx's
-    // lingering_close on does the same). Any other close is staged.
-    closes_at_once_ = !rs.is_keep_alive && rs.is_close_asked && !has_pending_request();
+    // sends nothing after its request (RFC 9112 section 9.6). When nothing of it is unread
+    // once the response is written (serve() checks), there is no FIN of its own to wait for:
+    // the close follows the response at once, its FIN on the response's last segment (held
+    // with MSG_MORE). One wake-up, one timer, one read and one segment fewer per connection
+    // (nginx's lingering_close on does the same). Any other close is staged.
+    closes_at_once_ = !rs.is_keep_alive && rs.is_close_asked;
     if (out.empty())
         co_return true;
     std::string_view rest = out;

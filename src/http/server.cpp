@@ -88,6 +88,11 @@ void refuse(int fd) noexcept
     // tiny: fits the socket buffer or fails; the descriptor is non-blocking
     (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
     ::shutdown(fd, SHUT_WR);
+    // The request already here (always, with defer_accept) is read and dropped, bounded:
+    // unread bytes would turn close() into a reset that can destroy the 503 at the client.
+    char sink[4096];
+    for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+    }
     ::close(fd);
 }
 
@@ -366,14 +371,14 @@ void server::add_listener(int fd, error_code& ec) noexcept
     auto l = probe_listener(fd, ec);
     if (ec)
         return;
-    const auto& opts = impl_->state->opts;
-    if (opts.defer_accept && (l.family == AF_INET || l.family == AF_INET6)) {
-        auto s = std::chrono::ceil<std::chrono::seconds>(opts.header_timeout).count();
+    const auto& st = *impl_->state;
+    if (st.opts.defer_accept && (l.family == AF_INET || l.family == AF_INET6)) {
+        auto s = std::chrono::ceil<std::chrono::seconds>(st.opts.header_timeout).count();
         int secs = static_cast<int>(std::clamp<std::chrono::seconds::rep>(s, 1, 3600));
-        if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0) {
-            ec = error_code(errno, boost::system::system_category());
-            return;
-        }
+        // an optimisation only: a listener that refuses it is reported and served as it is
+        if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0)
+            st.report(error_code(errno, boost::system::system_category()),
+                      "setting TCP_DEFER_ACCEPT on a listener");
     }
     impl_->listeners.push_back(l);
 }
@@ -406,7 +411,12 @@ void server::listen(std::string_view host, std::uint16_t port)
         throw boost::system::system_error(err, "baton::http::server::listen: bind/listen " +
                                                    std::string(host) + ":" + std::to_string(port));
     }
-    add_listener(fd);
+    error_code add_ec;
+    add_listener(fd, add_ec);
+    if (add_ec) {
+        ::close(fd); // ours: add_listener leaves it to the caller on error
+        throw boost::system::system_error(add_ec, "baton::http::server::listen");
+    }
 }
 
 void server::listen_or_inherit(std::string_view fallback)

@@ -52,12 +52,14 @@ struct options {
     /// Open connections; beyond it a new connection gets 503 and a close.
     std::size_t max_connections = 10'000;
     /** Hand a connection to the server only once its first request bytes arrived
-        (`TCP_DEFER_ACCEPT` on every TCP listener, for up to `header_timeout`; nginx's
+        (`TCP_DEFER_ACCEPT` on every TCP listener, `header_timeout` in seconds; nginx's
         `listen ... deferred`): the first read finds the request, one wake-up fewer per
-        connection. The setting belongs to the socket, so an inherited listener keeps it for
-        every process that shares it (the next generation included). A client that connects
-        and stays silent is handed over anyway once that time has passed, then gets its own
-        `header_timeout` (408). */
+        connection. The kernel rounds the time up to its SYN-ACK retry schedule (1, 3, 7, 15,
+        31 s...): with the default 10 s, a client that connects and stays silent is handed
+        over after ~15 s, then gets its own `header_timeout` (408). The setting belongs to the
+        socket: an inherited listener keeps it for every process that shares it, and a later
+        generation without the option does not clear it. A listener that refuses it is
+        reported (`on_error`) and served as it is. */
     bool defer_accept = false;
 
     /** Called on the event loop with each request's header, before its body is read (and

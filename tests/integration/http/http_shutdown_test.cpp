@@ -724,11 +724,26 @@ TEST(HttpClose, AClientThatAsksForTheCloseIsLetGoAtOnceBehindTheWholeResponse)
         EXPECT_TRUE(wait_until([&] { return f.server->stats().open_connections == 0; }, 10s));
     }
     EXPECT_EQ(f.server->stats().requests_served, 3U);
+
+    // A keep-alive request and a closing one, pipelined in one segment: both answered, then
+    // the same immediate close.
+    auto c = connect(f.port);
+    ASSERT_FALSE(
+        c.send(std::string(get_a) + "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    auto first = c.read_response();
+    ASSERT_TRUE(first.is_complete()) << first.outcome << ' ' << first.detail;
+    EXPECT_EQ(first.response.body, "ok /a");
+    auto second = c.read_response();
+    ASSERT_TRUE(second.is_complete()) << second.outcome << ' ' << second.detail;
+    EXPECT_EQ(second.response.body, "ok /b");
+    EXPECT_TRUE(ends_with_clean_close(c));
+    EXPECT_TRUE(wait_until([&] { return f.server->stats().open_connections == 0; }, 10s));
 }
 
-// Bytes behind a request that asked for the close would turn an immediate close() into a
-// reset (destroying the response in the client's buffers): the server closes in stages,
-// reading and discarding them, and lets go only at the client's FIN (or linger_timeout).
+// Bytes behind a request that asked for the close, received with it or arriving while it is
+// handled, would turn an immediate close() into a reset (destroying the response in the
+// client's buffers): the server closes in stages, reading and discarding them, and lets go
+// only at the client's FIN (or linger_timeout).
 TEST(HttpClose, BytesBehindARequestThatAskedForTheCloseAreDiscardedBeforeTheClose)
 {
     auto o = fixture::defaults();
@@ -745,6 +760,21 @@ TEST(HttpClose, BytesBehindARequestThatAskedForTheCloseAreDiscardedBeforeTheClos
     // The server's half is still open, lingering for the client's FIN.
     EXPECT_EQ(f.server->stats().open_connections, 1U);
     c.shutdown_write();
+    EXPECT_TRUE(wait_until([&] { return f.server->stats().open_connections == 0; }, 10s));
+
+    // The same with bytes that arrive while the handler runs: they wait in the kernel (not
+    // read yet), and the check after the response sees them.
+    auto late = connect(f.port);
+    const int entered_before = f.entered.load();
+    ASSERT_FALSE(late.send("GET /slow HTTP/1.0\r\n\r\n"));
+    ASSERT_TRUE(wait_until([&] { return f.entered.load() > entered_before; }, 5s));
+    ASSERT_FALSE(late.send(std::string(64 * 1024, 'y')));
+    auto r2 = late.read_response();
+    ASSERT_TRUE(r2.is_complete()) << r2.outcome << ' ' << r2.detail;
+    EXPECT_EQ(r2.response.body, "slow done");
+    EXPECT_TRUE(ends_with_clean_close(late));
+    EXPECT_EQ(f.server->stats().open_connections, 1U);
+    late.shutdown_write();
     EXPECT_TRUE(wait_until([&] { return f.server->stats().open_connections == 0; }, 10s));
 }
 
