@@ -36,8 +36,9 @@ namespace baton::http::detail {
     where the type allows), `static void shutdown_send(Stream&)`, `static void close(Stream&)`,
     `static std::size_t available(Stream&)` (bytes readable without blocking: the peek),
     `static std::size_t try_write(Stream&, std::string_view, error_code&, bool is_more)` (what
-    can be written without waiting; 0 and no error to go asynchronous; `is_more`: a close
-    follows, the last segment may wait for it), and `static constexpr bool lingers`
+    can be written without waiting; 0 and no error to go asynchronous; `is_more`: the
+    connection is shut down right after, the last segment may wait for its FIN), and
+    `static constexpr bool lingers`
     (read-and-discard after shutdown_send). */
 template <class Stream>
 struct stream_traits;
@@ -93,7 +94,8 @@ private:
     /// the armed deadline fired, the read's error otherwise (the timer is disarmed on error).
     boost::asio::awaitable<boost::system::error_code> read_more_unparsed(errc on_timeout);
     /// Write what the socket takes without waiting; `data` keeps what is left. Sets
-    /// is_broken_ on an error. `is_last`: the connection is closed right after (MSG_MORE).
+    /// is_broken_ on an error. `is_last`: the connection ends after it (MSG_MORE: the last
+    /// segment waits for the FIN of the close that follows).
     boost::system::error_code write_now(std::string_view& data, bool is_last = false) noexcept;
     /// Write `data` asynchronously, under the write timeout.
     boost::asio::awaitable<boost::system::error_code> write_rest(std::string_view data);
@@ -135,9 +137,6 @@ private:
     bool is_expired_ = false;
     bool is_forced_ = false;
     bool is_broken_ = false;
-    /// Set by finish(): the client asked for the close, so unless something of it is still
-    /// unread after the response, the close follows at once (no staged close).
-    bool closes_at_once_ = false;
 };
 
 } // namespace baton::http::detail

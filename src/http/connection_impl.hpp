@@ -280,11 +280,15 @@ boost::asio::awaitable<void> connection<Stream>::serve()
         parser_.reset();
         bool is_keep_alive = co_await respond(req, is_in_grace);
         if (!is_keep_alive) {
-            // See finish(). Checked again after the write: a byte that came during it would
-            // turn close() into a reset, so that close is staged (its shutdown pushes the held
-            // last segment, the FIN on it). shutdown_send() before close(): the FIN goes out
-            // even if a forked child still holds the descriptor.
-            if (closes_at_once_ && !is_forced_ && !has_pending_request()) {
+            // A client that asked for the close (Connection: close, or HTTP/1.0 without
+            // keep-alive) sends nothing after its request (RFC 9112 section 9.6). When nothing
+            // of it is unread once the response is written, there is no FIN of its own to wait
+            // for: the close follows at once (nginx's lingering_close on does the same), one
+            // wake-up, one timer and one read fewer per connection. A byte that came anyway
+            // would turn close() into a reset, so that close is staged, as is every close the
+            // server decides. shutdown_send() first: the FIN goes out (on the response's held
+            // last segment, see finish()) even if a forked child still holds the descriptor.
+            if (!req.keep_alive() && !is_forced_ && !has_pending_request()) {
                 state_ = conn_state::closing;
                 traits::shutdown_send(stream_);
                 traits::close(stream_);
@@ -436,7 +440,6 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
     rs.version = req.version();
     rs.is_head = req.method() == bhttp::verb::head;
     rs.wants_keep_alive = req.keep_alive();
-    rs.is_close_asked = !rs.wants_keep_alive;
     state_ = conn_state::handling;
 
     std::exception_ptr failure;
@@ -511,17 +514,12 @@ boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
         out += rs.body;
     }
     rs.body.clear();
-    // A client that asked for the close (Connection: close, or HTTP/1.0 without keep-alive)
-    // sends nothing after its request (RFC 9112 section 9.6). When nothing of it is unread
-    // once the response is written (serve() checks), there is no FIN of its own to wait for:
-    // the close follows the response at once, its FIN on the response's last segment (held
-    // with MSG_MORE). One wake-up, one timer, one read and one segment fewer per connection
-    // (nginx's lingering_close on does the same). Any other close is staged.
-    closes_at_once_ = !rs.is_keep_alive && rs.is_close_asked;
     if (out.empty())
         co_return true;
     std::string_view rest = out;
-    auto ec = write_now(rest, closes_at_once_); // usually all of it: no write_rest frame
+    // The last response of its connection: its last segment waits (MSG_MORE) for the
+    // shutdown that serve() does right after, and goes out with the FIN on it.
+    auto ec = write_now(rest, !rs.is_keep_alive); // usually all of it: no write_rest frame
     if (!ec && !rest.empty())
         ec = co_await write_rest(rest);
     give_back_out();

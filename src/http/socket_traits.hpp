@@ -48,8 +48,8 @@ struct stream_traits<boost::asio::basic_stream_socket<Protocol, Executor>> {
     /// descriptor itself, so the socket stays in blocking mode for the application and no
     /// fcntl is spent per connection. Returns the bytes written; `ec` is set only for a
     /// real error (a full buffer or a signal is 0 bytes and no error: write asynchronously).
-    /// `is_more`: a close follows at once (MSG_MORE: the kernel holds the last segment and
-    /// close() sends it with the FIN on it, one segment instead of two).
+    /// `is_more`: the write side is shut down right after (MSG_MORE: the kernel holds the
+    /// last segment and the shutdown sends it with the FIN on it, one segment instead of two).
     static std::size_t try_write(socket& s, std::string_view data, boost::system::error_code& ec,
                                  bool is_more = false) noexcept
     {

@@ -25,7 +25,6 @@ struct response_state {
     unsigned version = 11;        ///< of the request: 10 or 11
     bool is_head = false;         ///< a HEAD request: no body on the wire
     bool wants_keep_alive = true; ///< what the request allows
-    bool is_close_asked = false;  ///< the request said close (or HTTP/1.0 without keep-alive)
     bool is_header_sent = false;
     bool is_keep_alive = false; ///< as sent in the header
     body_mode mode = body_mode::none;
