@@ -1,19 +1,17 @@
 // SPDX-License-Identifier: MIT
+#include "common/unique_fd.hpp"
+#include "wire.hpp"
+
 #include <baton/notify.hpp>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <array>
 #include <cerrno>
-#include <charconv>
 #include <cstddef>
-#include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <span>
 #include <string>
 
@@ -64,56 +62,6 @@ struct outcome {
     explicit operator bool() const noexcept { return code != errc{}; }
 };
 
-struct unix_address {
-    sockaddr_un sa{};
-    socklen_t length = 0;
-};
-
-/// Parse `NOTIFY_SOCKET` syntax: `/absolute/path` or `@abstract` (no trailing NUL counted).
-errc parse_address(std::string_view text, unix_address& out) noexcept
-{
-    constexpr std::size_t capacity = sizeof(out.sa.sun_path);
-    constexpr std::size_t path_offset = offsetof(sockaddr_un, sun_path);
-    if (text.starts_with("vsock:") || text.starts_with("vsock-"))
-        return errc::unsupported_socket_address;
-    if (text.empty() || text.find('\0') != std::string_view::npos)
-        return errc::invalid_socket_address;
-    out.sa.sun_family = AF_UNIX;
-    if (text.front() == '@') {
-        const std::string_view name = text.substr(1);
-        if (name.empty())
-            return errc::invalid_socket_address;
-        if (name.size() > capacity - 1)
-            return errc::socket_address_too_long;
-        out.sa.sun_path[0] = '\0';
-        std::memcpy(out.sa.sun_path + 1, name.data(), name.size());
-        out.length = static_cast<socklen_t>(path_offset + 1 + name.size());
-        return errc{};
-    }
-    if (text.front() != '/')
-        return errc::invalid_socket_address;
-    if (text.size() > capacity - 1) // room for the terminating NUL
-        return errc::socket_address_too_long;
-    std::memcpy(out.sa.sun_path, text.data(), text.size());
-    out.sa.sun_path[text.size()] = '\0';
-    out.length = static_cast<socklen_t>(path_offset + text.size() + 1);
-    return errc{};
-}
-
-/// Closes a descriptor on scope exit.
-struct fd_closer {
-    int fd;
-
-    explicit fd_closer(int f) noexcept
-        : fd(f)
-    {}
-
-    fd_closer(const fd_closer&) = delete;
-    fd_closer& operator=(const fd_closer&) = delete;
-
-    ~fd_closer() { ::close(fd); }
-};
-
 /// The message's length, or 0 when it is empty or has a NUL (systemd drops such a message
 /// silently; we say so instead).
 std::size_t checked_length(std::span<const std::string_view> parts) noexcept
@@ -135,18 +83,17 @@ outcome send_parts(std::string_view address, std::span<const std::string_view> p
     if (total == 0 || parts.size() > iov.size())
         return {errc::invalid_state};
 
-    unix_address to;
-    if (const errc e = parse_address(address, to); e != errc{})
+    detail::unix_address to;
+    if (const errc e = detail::parse_address(address, to); e != errc{})
         return {e};
 
-    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    const baton::detail::unique_fd fd(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    if (!fd)
         return {errc::socket_failed, errno};
-    const fd_closer closer{fd};
 
     // Bound the wait on a full receive queue (a stopped receiver must not hang us forever).
     const timeval timeout{send_timeout_seconds, 0};
-    (void)::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    (void)::setsockopt(fd.get(), SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
 
     std::size_t count = 0;
     for (const std::string_view part : parts) {
@@ -165,7 +112,7 @@ outcome send_parts(std::string_view address, std::span<const std::string_view> p
 
     ssize_t sent = 0;
     do {
-        sent = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        sent = ::sendmsg(fd.get(), &msg, MSG_NOSIGNAL);
     } while (sent < 0 && errno == EINTR);
     if (sent < 0)
         return {errc::send_failed, errno};
@@ -222,25 +169,6 @@ void send_env_or_throw(std::string_view what, std::span<const std::string_view> 
     if (const outcome o = send_env(parts))
         throw_outcome(what, env_address(), o);
 }
-
-/// `RELOADING=1\nMONOTONIC_USEC=<now>`, formatted without allocating.
-struct reloading_message {
-    std::array<char, 64> buffer{};
-    std::string_view text;
-
-    reloading_message() noexcept
-    {
-        timespec now{};
-        (void)::clock_gettime(CLOCK_MONOTONIC, &now);
-        const auto usec = static_cast<std::uint64_t>(now.tv_sec) * 1'000'000U +
-                          static_cast<std::uint64_t>(now.tv_nsec) / 1'000U;
-        constexpr std::string_view prefix = "RELOADING=1\nMONOTONIC_USEC=";
-        std::memcpy(buffer.data(), prefix.data(), prefix.size());
-        char* const first = buffer.data() + prefix.size();
-        const char* const end = std::to_chars(first, buffer.data() + buffer.size(), usec).ptr;
-        text = std::string_view{buffer.data(), static_cast<std::size_t>(end - buffer.data())};
-    }
-};
 
 outcome status_parts(std::string_view text, std::array<std::string_view, 2>& parts) noexcept
 {
@@ -316,14 +244,14 @@ void stopping()
 
 void reloading(std::error_code& ec) noexcept
 {
-    const reloading_message message;
-    send(message.text, ec);
+    const detail::reloading_message message;
+    send(message.text(), ec);
 }
 
 void reloading()
 {
-    const reloading_message message;
-    const std::array parts{message.text};
+    const detail::reloading_message message;
+    const std::array parts{message.text()};
     send_env_or_throw("sending RELOADING=1", parts);
 }
 

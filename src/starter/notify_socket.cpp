@@ -2,6 +2,7 @@
 #include "notify_socket.hpp"
 
 #include "file_text.hpp"
+#include "notify/wire.hpp"
 
 #include <baton/notify.hpp>
 
@@ -17,21 +18,6 @@
 namespace baton::starter {
 
 namespace {
-
-bool to_sockaddr(const std::string& address, sockaddr_un& sun, socklen_t& len)
-{
-    sun = {};
-    sun.sun_family = AF_UNIX;
-    if (address.size() < 2 || address.size() >= sizeof sun.sun_path ||
-        (address[0] != '/' && address[0] != '@'))
-        return false;
-    std::memcpy(sun.sun_path, address.data(), address.size());
-    if (address[0] == '@')
-        sun.sun_path[0] = '\0';
-    len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() +
-                                 (address[0] == '@' ? 0 : 1));
-    return true;
-}
 
 bool has_line(std::string_view text, std::string_view line)
 {
@@ -63,29 +49,22 @@ pid_t main_pid_of(std::string_view text)
 
 } // namespace
 
-notify_socket::~notify_socket()
-{
-    if (fd_ >= 0)
-        ::close(fd_);
-}
-
 bool notify_socket::open(setup_error& err)
 {
-    fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd_ < 0) {
+    fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!fd_) {
         err = {errc::notify_socket_failed,
                std::string("failed to create the notify socket: ") + std::strerror(errno)};
         return false;
     }
     const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
     for (int attempt = 0; attempt < 16; ++attempt) {
         address_ =
             "@baton-start_server/" + std::to_string(::getpid()) + "/" + std::to_string(attempt);
-        sockaddr_un sun{};
-        socklen_t len = 0;
-        to_sockaddr(address_, sun, len);
-        if (::bind(fd_, reinterpret_cast<const sockaddr*>(&sun), len) == 0)
+        baton::notify::detail::unix_address sun;
+        (void)baton::notify::detail::parse_address(address_, sun); // always a valid @name
+        if (::bind(fd_.get(), reinterpret_cast<const sockaddr*>(&sun.sa), sun.length) == 0)
             return true;
         if (errno != EADDRINUSE)
             break;
@@ -107,7 +86,7 @@ std::vector<ready_message> notify_socket::drain()
         msg.msg_iovlen = 1;
         msg.msg_control = control;
         msg.msg_controllen = sizeof control;
-        const ssize_t n = ::recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        const ssize_t n = ::recvmsg(fd_.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -131,7 +110,12 @@ std::vector<ready_message> notify_socket::drain()
 bool tell_systemd(const std::string& address, std::string_view state)
 {
     std::error_code ec;
-    baton::notify::send_to(address, state, ec);
+    if (state == "RELOADING=1") {
+        const baton::notify::detail::reloading_message message;
+        baton::notify::send_to(address, message.text(), ec);
+    } else {
+        baton::notify::send_to(address, state, ec);
+    }
     return !ec;
 }
 

@@ -6,6 +6,7 @@
 // sender's pid, so READY=1 is attributed to the right worker). `tell_systemd` reports
 // start_server's own state to the service manager that started it.
 
+#include "common/unique_fd.hpp"
 #include "error.hpp"
 
 #include <sys/types.h>
@@ -27,12 +28,11 @@ public:
     notify_socket() = default;
     notify_socket(const notify_socket&) = delete;
     notify_socket& operator=(const notify_socket&) = delete;
-    ~notify_socket();
 
     /// Bind an abstract-namespace socket (nothing to clean up on disk). False + `err` on failure.
     bool open(setup_error& err);
 
-    int fd() const noexcept { return fd_; }
+    int fd() const noexcept { return fd_.get(); }
 
     /// The NOTIFY_SOCKET value for workers (`@baton-start_server/PID/N`).
     const std::string& address() const noexcept { return address_; }
@@ -41,11 +41,12 @@ public:
     std::vector<ready_message> drain();
 
 private:
-    int fd_ = -1;
+    baton::detail::unique_fd fd_;
     std::string address_;
 };
 
-/** Send `state` to the sd_notify socket at `address` (a path, or `@abstract`). Best effort:
+/** Send `state` to the sd_notify socket at `address` (a path, or `@abstract`); `RELOADING=1`
+    goes with `MONOTONIC_USEC=<now>`, as systemd's Type=notify-reload wants it. Best effort:
     returns false when the address is unusable or the send failed. */
 bool tell_systemd(const std::string& address, std::string_view state);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "notify_socket.hpp"
+#include "support/loopback.hpp"
 
 #include <baton/notify.hpp>
 
@@ -51,6 +52,36 @@ TEST(NotifySocket, OtherStatesAreNotReady)
     ASSERT_TRUE(ns.open(err));
     EXPECT_TRUE(drain_after_send(ns, "STATUS=READY=1 is not a line of its own").empty());
     EXPECT_TRUE(drain_after_send(ns, "READY=0").empty());
+}
+
+/// What a receiver bound at a fresh abstract name gets from tell_systemd(state).
+std::string received_from_tell_systemd(std::string_view state)
+{
+    const std::string address = baton::test::unique_abstract_name();
+    const auto receiver = baton::test::bind_unix_datagram(address);
+    EXPECT_TRUE(tell_systemd(address, state));
+    std::string got;
+    EXPECT_TRUE(baton::test::receive_datagram(receiver.get(), got));
+    return got;
+}
+
+TEST(TellSystemd, SendsTheStateVerbatim)
+{
+    EXPECT_EQ(received_from_tell_systemd("READY=1\nSTATUS=serving"), "READY=1\nSTATUS=serving");
+}
+
+TEST(TellSystemd, ReloadingGoesWithTheMonotonicTime)
+{
+    const std::string got = received_from_tell_systemd("RELOADING=1");
+    constexpr std::string_view prefix = "RELOADING=1\nMONOTONIC_USEC=";
+    ASSERT_TRUE(got.starts_with(prefix)) << got;
+    EXPECT_GT(std::stoull(got.substr(prefix.size())), 0u);
+}
+
+TEST(TellSystemd, UnusableAddressIsFalse)
+{
+    EXPECT_FALSE(tell_systemd("relative/notify", "READY=1"));
+    EXPECT_FALSE(tell_systemd(baton::test::unique_abstract_name(), "READY=1")); // nobody bound
 }
 
 TEST(NotifySocket, ParentIsReadFromProc)
