@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 
-// The SERVER_STARTER_PORT grammar (starters.md §3), read and written by one module:
+// The SERVER_STARTER_PORT grammar (docs/design.md §1), read and written by one module:
 //   value = "" / entry *( ";" entry )
 //   entry = key "=" fd                ; split at the first "=", as Server::Starter does
 //   key   = port / host ":" port / "[" v6 "]" ":" port / path

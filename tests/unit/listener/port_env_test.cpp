@@ -97,7 +97,7 @@ TEST(PortEnv, PathWithColonIsAPath)
 TEST(PortEnv, ParsesPerlTranscriptInOrder)
 {
     // Server::Starter 0.35's env for --port=18080 --port=127.0.0.1:18081 --port=[::1]:18082
-    // --port=u18083 --port=18084=9 --path=DIR/s.sock (starters.md §4)
+    // --port=u18083 --port=18084=9 --path=DIR/s.sock (docs/design.md §1)
     auto e = parse_ok("18080=4;127.0.0.1:18081=5;[::1]:18082=6;18083=7;18084=9;DIR/s.sock=8");
     ASSERT_EQ(e.size(), 6u);
     EXPECT_EQ(e[0].port, 18080);
