@@ -120,6 +120,12 @@ struct socket_info {
     std::string address; ///< `127.0.0.1:8080`, `[::1]:8080`, `/path`, `@abstract`, `` (unnamed)
 };
 
+/** The key a starter writes for a socket it holds, from what the kernel says: `PORT` for
+    the IPv4 wildcard (as Server::Starter writes a bare port), else `info.address`
+    (`127.0.0.1:8080`, `[::1]:8080`, `/path`, `@abstract`). Empty when the socket has no
+    address to name it by (an unnamed unix socket, another family). */
+std::string make_key(const socket_info& info);
+
 /// Inspect `fd`. Fails with `errc::not_a_socket` when `fd` is closed or not a socket.
 socket_info probe_socket(int fd, error& err);
 

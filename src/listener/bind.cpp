@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 
 // Binding an address oneself, for a program that runs without a starter.
+#include "common/unique_fd.hpp"
 #include "error.hpp"
 
 #include <baton/listener.hpp>
@@ -20,35 +21,6 @@
 namespace baton::listener {
 
 namespace {
-
-/// Owns a descriptor until released.
-class unique_fd {
-public:
-    explicit unique_fd(int fd) noexcept
-        : fd_(fd)
-    {}
-
-    unique_fd(const unique_fd&) = delete;
-    unique_fd& operator=(const unique_fd&) = delete;
-
-    ~unique_fd()
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-
-    int get() const noexcept { return fd_; }
-
-    int release() noexcept
-    {
-        const int fd = fd_;
-        fd_ = -1;
-        return fd;
-    }
-
-private:
-    int fd_;
-};
 
 std::string bind_context(std::string_view address)
 {
@@ -140,7 +112,7 @@ inherited_socket bind_address(std::string_view address, const bind_options& opts
         return out;
     }
 
-    unique_fd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
+    baton::detail::unique_fd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) {
         err = detail::system_error(errno, bind_context(address) + ": socket");
         return out;

@@ -9,6 +9,8 @@
 
 #include <baton/listener.hpp>
 
+#include <sys/socket.h>
+
 #include <charconv>
 #include <climits>
 #include <string>
@@ -249,6 +251,16 @@ std::string make_key(std::string_view host, std::uint16_t port)
     key += ':';
     key += std::to_string(port);
     return key;
+}
+
+std::string make_key(const socket_info& info)
+{
+    constexpr std::string_view ipv4_any = "0.0.0.0:";
+    if (info.family == AF_INET && info.address.starts_with(ipv4_any))
+        return make_key("", info.port);
+    if (info.family == AF_INET || info.family == AF_INET6 || info.family == AF_UNIX)
+        return info.address;
+    return {};
 }
 
 } // namespace baton::listener

@@ -57,61 +57,24 @@ std::string unix_address(const sockaddr_un& sun, socklen_t len)
     return path;
 }
 
-} // namespace
-
-socket_info probe_socket(int fd, error& err)
+/// The socket_type of an SO_TYPE value.
+socket_type type_of(int so_type) noexcept
 {
-    err = {};
-    socket_info info;
-
-    struct stat st {};
-
-    if (::fstat(fd, &st) != 0) {
-        const int e = errno;
-        err = detail::make_error(e == EBADF ? make_error_code(errc::not_a_socket)
-                                            : std::error_code(e, std::system_category()),
-                                 fd_context(fd) + " is not open");
-        return info;
-    }
-    if (!S_ISSOCK(st.st_mode)) {
-        err = detail::make_error(errc::not_a_socket, fd_context(fd) + " is not a socket (it is " +
-                                                         file_kind(st.st_mode) + ")");
-        return info;
-    }
-    int type = 0;
-    socklen_t len = sizeof type;
-    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
-        err = detail::system_error(errno, fd_context(fd) + ": getsockopt(SO_TYPE)");
-        return info;
-    }
-    switch (type) {
+    switch (so_type) {
     case SOCK_STREAM:
-        info.type = socket_type::stream;
-        break;
+        return socket_type::stream;
     case SOCK_DGRAM:
-        info.type = socket_type::datagram;
-        break;
+        return socket_type::datagram;
     case SOCK_SEQPACKET:
-        info.type = socket_type::seqpacket;
-        break;
+        return socket_type::seqpacket;
     default:
-        info.type = socket_type::other;
-        break;
+        return socket_type::other;
     }
-    int accepting = 0;
-    len = sizeof accepting;
-    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0) {
-        err = detail::system_error(errno, fd_context(fd) + ": getsockopt(SO_ACCEPTCONN)");
-        return info;
-    }
-    info.is_listening = accepting != 0;
+}
 
-    sockaddr_storage ss{};
-    len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
-        err = detail::system_error(errno, fd_context(fd) + ": getsockname");
-        return info;
-    }
+/// The family, port and printable address of a getsockname(2) result.
+void describe_address(const sockaddr_storage& ss, socklen_t len, socket_info& info)
+{
     info.family = ss.ss_family;
     char text[INET6_ADDRSTRLEN] = {};
     switch (ss.ss_family) {
@@ -143,6 +106,51 @@ socket_info probe_socket(int fd, error& err)
     default:
         break;
     }
+}
+
+} // namespace
+
+socket_info probe_socket(int fd, error& err)
+{
+    err = {};
+    socket_info info;
+
+    struct stat st {};
+
+    if (::fstat(fd, &st) != 0) {
+        const int e = errno;
+        err = detail::make_error(e == EBADF ? make_error_code(errc::not_a_socket)
+                                            : std::error_code(e, std::system_category()),
+                                 fd_context(fd) + " is not open");
+        return info;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        err = detail::make_error(errc::not_a_socket, fd_context(fd) + " is not a socket (it is " +
+                                                         file_kind(st.st_mode) + ")");
+        return info;
+    }
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+        err = detail::system_error(errno, fd_context(fd) + ": getsockopt(SO_TYPE)");
+        return info;
+    }
+    info.type = type_of(type);
+    int accepting = 0;
+    len = sizeof accepting;
+    if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0) {
+        err = detail::system_error(errno, fd_context(fd) + ": getsockopt(SO_ACCEPTCONN)");
+        return info;
+    }
+    info.is_listening = accepting != 0;
+
+    sockaddr_storage ss{};
+    len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+        err = detail::system_error(errno, fd_context(fd) + ": getsockname");
+        return info;
+    }
+    describe_address(ss, len, info);
     return info;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "listeners.hpp"
 
+#include "common/unique_fd.hpp"
 #include "log.hpp"
 #include "port_spec.hpp"
 
@@ -16,7 +17,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
 namespace baton::starter {
@@ -54,6 +54,63 @@ bool resolve_ipv4(const std::string& host, in_addr& out, setup_error& err)
     return true;
 }
 
+// The address of a --port value: IPv6 numeric, or IPv4 (all interfaces when no host).
+bool port_address(const port_spec& spec, sockaddr_storage& ss, socklen_t& len, setup_error& err)
+{
+    if (spec.is_ipv6) {
+        sockaddr_in6 sin6{};
+        sin6.sin6_family = AF_INET6;
+        sin6.sin6_port = htons(spec.port);
+        if (::inet_pton(AF_INET6, spec.host.c_str(), &sin6.sin6_addr) != 1) {
+            err = {errc::resolve_failed,
+                   "failed to resolve host:" + spec.host + ": not an IPv6 address"};
+            return false;
+        }
+        std::memcpy(&ss, &sin6, sizeof sin6);
+        len = sizeof sin6;
+        return true;
+    }
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(spec.port);
+    sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (!spec.host.empty() && !resolve_ipv4(spec.host, sin.sin_addr, err))
+        return false;
+    std::memcpy(&ss, &sin, sizeof sin);
+    len = sizeof sin;
+    return true;
+}
+
+// Move `fd` to descriptor `target` (a --port value's =FD), first moving out of the way an
+// earlier socket that got that number by chance.
+bool pin_to(int target, baton::detail::unique_fd& fd, std::vector<listener_socket>& out,
+            setup_error& err)
+{
+    for (auto& other : out) {
+        if (other.fd != target)
+            continue;
+        const int moved = ::fcntl(other.fd, F_DUPFD_CLOEXEC, target + 1);
+        if (moved < 0) {
+            err = {errc::pin_failed,
+                   "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno)};
+            return false;
+        }
+        other.fd = moved; // `target` is still open: dup2 below replaces it
+    }
+    if (fd.get() != target) {
+        if (::dup2(fd.get(), target) < 0) {
+            err = {errc::pin_failed,
+                   "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno)};
+            return false;
+        }
+        fd.reset(target);
+    }
+    log_line::write(log_line::socket_duplicated(target));
+    return true;
+}
+
+// --port is bound here, not by listener::bind_address: its lines must match Server::Starter's
+// verbatim, it resolves a host as Server::Starter does, and it moves a socket to its =FD.
 bool bind_port(const std::string& text, int backlog, std::vector<listener_socket>& out,
                setup_error& err)
 {
@@ -65,77 +122,29 @@ bool bind_port(const std::string& text, int backlog, std::vector<listener_socket
     const std::string key = port_key(*spec);
     sockaddr_storage ss{};
     socklen_t len = 0;
-    int family = AF_INET;
-    if (spec->is_ipv6) {
-        family = AF_INET6;
-        sockaddr_in6 sin6{};
-        sin6.sin6_family = AF_INET6;
-        sin6.sin6_port = htons(spec->port);
-        if (::inet_pton(AF_INET6, spec->host.c_str(), &sin6.sin6_addr) != 1) {
-            err = {errc::resolve_failed,
-                   "failed to resolve host:" + spec->host + ": not an IPv6 address"};
-            return false;
-        }
-        std::memcpy(&ss, &sin6, sizeof sin6);
-        len = sizeof sin6;
-    } else {
-        sockaddr_in sin{};
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons(spec->port);
-        sin.sin_addr.s_addr = htonl(INADDR_ANY);
-        if (!spec->host.empty() && !resolve_ipv4(spec->host, sin.sin_addr, err))
-            return false;
-        std::memcpy(&ss, &sin, sizeof sin);
-        len = sizeof sin;
-    }
+    if (!port_address(*spec, ss, len, err))
+        return false;
     const int type = spec->is_udp ? SOCK_DGRAM : SOCK_STREAM;
-    int fd = ::socket(family, type | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    baton::detail::unique_fd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
+    if (!fd) {
         err = {errc::socket_failed, "failed to create socket:" + errstr(errno)};
         return false;
     }
     const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (spec->is_ipv6)
-        ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
         err = {errc::bind_failed, "failed to bind to " + key + ":" + errstr(errno)};
-        ::close(fd);
         return false;
     }
-    if (!spec->is_udp && ::listen(fd, backlog) != 0) {
+    if (!spec->is_udp && ::listen(fd.get(), backlog) != 0) {
         err = {errc::listen_failed, "listen(2) failed:" + errstr(errno)};
-        ::close(fd);
         return false;
     }
-    if (spec->fd) {
-        const int target = *spec->fd;
-        for (auto& other : out) {
-            if (other.fd != target)
-                continue;
-            // An earlier socket got this number by chance: move it out of the way.
-            const int moved = ::fcntl(other.fd, F_DUPFD_CLOEXEC, target + 1);
-            if (moved < 0) {
-                err = {errc::pin_failed,
-                       "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno)};
-                ::close(fd);
-                return false;
-            }
-            other.fd = moved;
-        }
-        if (fd != target) {
-            if (::dup2(fd, target) < 0) {
-                err = {errc::pin_failed,
-                       "dup2(2) failed(" + std::to_string(target) + "): " + errstr(errno)};
-                ::close(fd);
-                return false;
-            }
-            ::close(fd);
-            fd = target;
-        }
-        log_line::write(log_line::socket_duplicated(target));
-    }
-    out.push_back({fd, key, std::nullopt});
+    if (spec->fd && !pin_to(*spec->fd, fd, out, err))
+        return false;
+    out.push_back({fd.release(), key, std::nullopt});
     return true;
 }
 
@@ -166,57 +175,24 @@ bool bind_path(const std::string& path, int backlog, std::vector<listener_socket
             return false;
         }
     }
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
+    baton::detail::unique_fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) {
         err = {errc::socket_failed, "failed to create socket:" + errstr(errno)};
         return false;
     }
     const mode_t saved = ::umask(0); // Server::Starter's socket files are mode 0777
-    const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&sun), sizeof sun);
+    const int rc = ::bind(fd.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun);
     const int bind_errno = errno;
     ::umask(saved);
-    if (rc != 0 || ::listen(fd, backlog) != 0) {
+    if (rc != 0 || ::listen(fd.get(), backlog) != 0) {
         err = {errc::listen_failed,
                "failed to listen to file " + path + ":" + errstr(rc != 0 ? bind_errno : errno)};
         if (rc == 0)
             ::unlink(path.c_str());
-        ::close(fd);
         return false;
     }
-    out.push_back({fd, path, path});
+    out.push_back({fd.release(), path, path});
     return true;
-}
-
-std::string address_key(int fd)
-{
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-        return {};
-    char buf[INET6_ADDRSTRLEN] = {};
-    if (ss.ss_family == AF_INET) {
-        sockaddr_in sin{};
-        std::memcpy(&sin, &ss, sizeof sin);
-        if (sin.sin_addr.s_addr == htonl(INADDR_ANY))
-            return baton::listener::make_key("", ntohs(sin.sin_port));
-        ::inet_ntop(AF_INET, &sin.sin_addr, buf, sizeof buf);
-        return baton::listener::make_key(buf, ntohs(sin.sin_port));
-    }
-    if (ss.ss_family == AF_INET6) {
-        sockaddr_in6 sin6{};
-        std::memcpy(&sin6, &ss, sizeof sin6);
-        ::inet_ntop(AF_INET6, &sin6.sin6_addr, buf, sizeof buf);
-        return baton::listener::make_key(buf, ntohs(sin6.sin6_port));
-    }
-    if (ss.ss_family == AF_UNIX) {
-        sockaddr_un sun{};
-        std::memcpy(&sun, &ss, sizeof sun);
-        const auto n = static_cast<std::size_t>(len) - offsetof(sockaddr_un, sun_path);
-        if (n > 0 && sun.sun_path[0] == '\0')
-            return std::string("@").append(sun.sun_path + 1, n - 1);
-        return std::string(sun.sun_path, ::strnlen(sun.sun_path, n));
-    }
-    return {};
 }
 
 } // namespace
@@ -243,30 +219,37 @@ bool bind_listeners(const std::vector<std::string>& ports, const std::vector<std
     return true;
 }
 
-std::optional<std::vector<listener_socket>> systemd_listeners(setup_error& err)
+std::optional<std::vector<listener_socket>> systemd_listeners(const baton::listener::env_view& env,
+                                                              setup_error& err)
 {
-    const char* fds = std::getenv("LISTEN_FDS");
-    const char* pid = std::getenv("LISTEN_PID");
-    if (!fds || !pid || std::to_string(::getpid()) != pid)
-        return std::nullopt;
-    char* end = nullptr;
-    const long n = std::strtol(fds, &end, 10);
-    if (*fds == '\0' || *end != '\0' || n < 0 || n > 4096) {
-        err = {errc::listen_fds_invalid, "invalid LISTEN_FDS value:" + std::string(fds)};
+    // A SERVER_STARTER_PORT in start_server's own environment is not for it: it writes its own.
+    baton::listener::env_view systemd = env;
+    systemd.server_starter_port.reset();
+    baton::listener::error lerr;
+    const auto inherited = baton::listener::from_env(systemd, lerr);
+    if (lerr) {
+        err = {errc::listen_fds_invalid, lerr.message};
         return std::nullopt;
     }
+    if (inherited.from != baton::listener::source::systemd)
+        return std::nullopt;
     std::vector<listener_socket> out;
-    for (int fd = 3; fd < 3 + static_cast<int>(n); ++fd) {
-        std::string key = address_key(fd);
+    for (const auto& s : inherited.sockets) {
+        std::string key = baton::listener::make_key(s.info);
         if (key.empty()) {
             err = {errc::listen_fds_invalid,
-                   "LISTEN_FDS descriptor " + std::to_string(fd) + " is not a bound socket"};
+                   "LISTEN_FDS descriptor " + std::to_string(s.fd) + " is not a bound socket"};
             return std::nullopt;
         }
-        set_cloexec(fd, false);
-        out.push_back({fd, std::move(key), std::nullopt});
+        set_cloexec(s.fd, false);
+        out.push_back({s.fd, std::move(key), std::nullopt});
     }
     return out;
+}
+
+std::optional<std::vector<listener_socket>> systemd_listeners(setup_error& err)
+{
+    return systemd_listeners(baton::listener::env_view::from_process(), err);
 }
 
 std::string port_env_value(const std::vector<listener_socket>& sockets, setup_error& err)

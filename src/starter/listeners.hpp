@@ -7,6 +7,8 @@
 
 #include "error.hpp"
 
+#include <baton/listener.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,9 +31,16 @@ struct listener_socket {
 bool bind_listeners(const std::vector<std::string>& ports, const std::vector<std::string>& paths,
                     int backlog, std::vector<listener_socket>& out, setup_error& err);
 
-/** The sockets systemd passed, when LISTEN_PID is this process: fds 3..3+LISTEN_FDS-1, keyed
-    by their bound address. nullopt when there are none for us; an error in `err` when the
-    variables are malformed or a descriptor is not a socket. */
+/** The sockets systemd passed, when LISTEN_PID is this process: fds 3..3+LISTEN_FDS-1 as
+    baton::listener reads them for a worker (LISTEN_FDNAMES checked, each descriptor probed),
+    keyed by their bound address (`listener::make_key`) and no longer close-on-exec.
+    SERVER_STARTER_PORT is not read. nullopt when there are none for us; an error in `err`
+    (baton::listener's line) when the variables are malformed or a descriptor is not a bound
+    socket. */
+std::optional<std::vector<listener_socket>> systemd_listeners(const baton::listener::env_view& env,
+                                                              setup_error& err);
+
+/// From the process environment.
 std::optional<std::vector<listener_socket>> systemd_listeners(setup_error& err);
 
 /// The SERVER_STARTER_PORT value for `sockets`, through baton::listener's formatter.

@@ -3,6 +3,7 @@
 
 // test support
 #include "support/loopback.hpp"
+#include "unit/listener/systemd_fds.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,6 +22,8 @@
 #include <vector>
 
 namespace bl = baton::listener;
+using baton::test::fd_placement;
+using baton::test::systemd_env;
 
 namespace {
 
@@ -85,34 +88,6 @@ private:
     std::vector<std::string> files_;
 };
 
-/// Moves descriptors onto fixed numbers (systemd passes 3, 4, ...) and puts back what was there.
-class fd_placement {
-public:
-    fd_placement(int target, int source)
-        : target_(target)
-    {
-        saved_ = ::fcntl(target, F_DUPFD_CLOEXEC, 100);
-        ::dup2(source, target);
-    }
-
-    fd_placement(const fd_placement&) = delete;
-    fd_placement& operator=(const fd_placement&) = delete;
-
-    ~fd_placement()
-    {
-        if (saved_ >= 0) {
-            ::dup2(saved_, target_);
-            ::close(saved_);
-        } else {
-            ::close(target_);
-        }
-    }
-
-private:
-    int target_;
-    int saved_;
-};
-
 bl::port_entry entry(std::string key, int fd)
 {
     bl::port_entry e;
@@ -125,16 +100,6 @@ bl::env_view starter_env(std::string value)
 {
     bl::env_view env;
     env.server_starter_port = std::move(value);
-    return env;
-}
-
-bl::env_view systemd_env(int count, std::optional<std::string> names,
-                         std::string pid = std::to_string(::getpid()))
-{
-    bl::env_view env;
-    env.listen_fds = std::to_string(count);
-    env.listen_pid = std::move(pid);
-    env.listen_fdnames = std::move(names);
     return env;
 }
 

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -143,6 +146,36 @@ TEST(PortEnv, MakeKeyBracketsIpv6AndKeepsHostsAsTyped)
     EXPECT_EQ(bl::make_key("127.0.0.1", 8080), "127.0.0.1:8080");
     EXPECT_EQ(bl::make_key("localhost", 80), "localhost:80");
     EXPECT_EQ(bl::make_key("::1", 8080), "[::1]:8080");
+}
+
+namespace {
+
+/// What probe_socket reports, written by hand.
+bl::socket_info probed(int family, std::string address, std::uint16_t port = 0)
+{
+    bl::socket_info info;
+    info.family = family;
+    info.address = std::move(address);
+    info.port = port;
+    return info;
+}
+
+} // namespace
+
+TEST(PortEnv, MakeKeyOfAProbedSocketWritesTheIpv4WildcardAsABarePort)
+{
+    EXPECT_EQ(bl::make_key(probed(AF_INET, "0.0.0.0:8080", 8080)), "8080");
+    EXPECT_EQ(bl::make_key(probed(AF_INET, "127.0.0.1:8080", 8080)), "127.0.0.1:8080");
+    EXPECT_EQ(bl::make_key(probed(AF_INET6, "[::]:8080", 8080)), "[::]:8080");
+    EXPECT_EQ(bl::make_key(probed(AF_INET6, "[::1]:443", 443)), "[::1]:443");
+}
+
+TEST(PortEnv, MakeKeyOfAProbedUnixSocketIsItsPathOrName)
+{
+    EXPECT_EQ(bl::make_key(probed(AF_UNIX, "/run/app.sock")), "/run/app.sock");
+    EXPECT_EQ(bl::make_key(probed(AF_UNIX, "@app")), "@app");
+    EXPECT_EQ(bl::make_key(probed(AF_UNIX, "")), ""); // unnamed: nothing to name it by
+    EXPECT_EQ(bl::make_key(probed(AF_NETLINK, "")), "");
 }
 
 TEST(PortEnv, FormatRejectsKeysThatCannotBeRead)
