@@ -109,8 +109,8 @@ bool pin_to(int target, baton::detail::unique_fd& fd, std::vector<listener_socke
     return true;
 }
 
-// --port is bound here, not by listener::bind_address: its lines must match Server::Starter's
-// verbatim, it resolves a host as Server::Starter does, and it moves a socket to its =FD.
+// --port and --path are bound here, not by listener::bind_address: their lines must match
+// Server::Starter's verbatim, as must the host lookup, the =FD move and 0777 socket files.
 bool bind_port(const std::string& text, int backlog, std::vector<listener_socket>& out,
                setup_error& err)
 {
