@@ -101,10 +101,10 @@ int run_stop(const options& opts)
 milliseconds restart_timeout(const options& opts)
 {
     // The time a new generation may take to count as started, plus the old one's exit.
-    const milliseconds interval(std::max(0L, opts.interval) * 1000);
-    return interval + opts.ready_timeout.value_or(milliseconds(10'000)) +
+    using std::chrono::seconds;
+    return std::max(opts.interval, seconds(0)) + opts.ready_timeout.value_or(milliseconds(10'000)) +
            opts.shutdown_timeout.value_or(milliseconds(0)) +
-           milliseconds(std::max(0L, opts.kill_old_delay.value_or(0)) * 1000) + milliseconds(3'000);
+           std::max(opts.kill_old_delay.value_or(seconds(0)), seconds(0)) + milliseconds(3'000);
 }
 
 int run_restart(const options& opts)

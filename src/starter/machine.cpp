@@ -22,21 +22,6 @@ milliseconds since(clock::time_point from, clock::time_point now)
 
 } // namespace
 
-std::string_view to_string(state s) noexcept
-{
-    switch (s) {
-    case state::restarting:
-        return "restarting";
-    case state::running:
-        return "running";
-    case state::stopping:
-        return "stopping";
-    case state::stopped:
-        return "stopped";
-    }
-    return "?";
-}
-
 machine::machine(machine_settings settings, effects& fx)
     : settings_(std::move(settings))
     , fx_(fx)
@@ -47,22 +32,9 @@ std::optional<pid_t> machine::current_pid() const
     return current_ ? std::optional<pid_t>(current_->pid) : std::nullopt;
 }
 
-std::optional<unsigned long> machine::current_generation() const
-{
-    return current_ ? std::optional<unsigned long>(current_->generation) : std::nullopt;
-}
-
 std::optional<pid_t> machine::candidate_pid() const
 {
     return candidate_ ? std::optional<pid_t>(candidate_->pid) : std::nullopt;
-}
-
-std::vector<pid_t> machine::old_pids() const
-{
-    std::vector<pid_t> out;
-    for (const auto& [pid, r] : old_)
-        out.push_back(pid);
-    return out;
 }
 
 bool machine::is_worker(pid_t pid) const
@@ -85,7 +57,6 @@ milliseconds machine::pace() const
 
 void machine::start(clock::time_point now)
 {
-    is_started_ = true;
     last_restart_ = now;
     begin_restart(restart_kind::initial, now);
 }
@@ -140,13 +111,13 @@ void machine::succeed(clock::time_point now)
         if (!r.signal_at && !r.signalled_at)
             to_signal.push_back(pid);
     if (is_hup) {
-        fx_.log(log_line::new_worker_running(settings_.signal_on_hup_name, to_signal));
-        const long delay = settings_.kill_old_delay;
-        if (delay > 0)
+        fx_.log(log_line::new_worker_running(settings_.signal_on_hup.name, to_signal));
+        const auto delay = std::max(settings_.kill_old_delay, std::chrono::seconds(0));
+        if (delay > std::chrono::seconds(0))
             fx_.log(log_line::sleeping_before_kill(delay));
         for (pid_t pid : to_signal)
-            old_[pid].signal_at = now + std::chrono::seconds(std::max(0L, delay));
-        if (delay <= 0)
+            old_[pid].signal_at = now + delay;
+        if (delay == std::chrono::seconds(0))
             signal_due_old_workers(now, true);
     } else {
         // A respawn after an unexpected death has no old generation to retire.
@@ -199,7 +170,7 @@ void machine::signal_due_old_workers(clock::time_point now, bool is_announced)
     if (is_announced)
         fx_.log(log_line::killing_old_workers());
     for (pid_t pid : due) {
-        fx_.send_signal(pid, settings_.signal_on_hup);
+        fx_.send_signal(pid, settings_.signal_on_hup.number);
         old_[pid].signalled_at = now;
         old_[pid].signal_at.reset();
     }
@@ -267,8 +238,7 @@ void machine::on_hup(clock::time_point now)
     }
 }
 
-void machine::on_stop(std::string_view received, int sig, std::string_view sig_name,
-                      clock::time_point now)
+void machine::on_stop(std::string_view received, const named_signal& sent, clock::time_point now)
 {
     if (state_ == state::stopping || state_ == state::stopped) {
         fx_.log(log_line::signal_ignored(received, "shutting down"));
@@ -288,9 +258,9 @@ void machine::on_stop(std::string_view received, int sig, std::string_view sig_n
     for (auto& [pid, r] : old_)
         all.push_back(pid);
     fx_.tell_systemd("STOPPING=1");
-    fx_.log(log_line::received_term(received, sig_name, all));
+    fx_.log(log_line::received_term(received, sent.name, all));
     for (auto& [pid, r] : old_) {
-        fx_.send_signal(pid, sig);
+        fx_.send_signal(pid, sent.number);
         r.signal_at.reset();
         r.signalled_at = now; // the shutdown timeout counts from here
         r.is_killed = false;
@@ -341,72 +311,91 @@ void machine::on_ready(pid_t pid, clock::time_point now)
     succeed(now);
 }
 
+std::vector<machine::deadline> machine::deadlines() const
+{
+    std::vector<deadline> out;
+    if (state_ == state::restarting) {
+        if (!candidate_)
+            out.push_back({timer::retry, next_spawn_at_});
+        else if (settings_.ready_mode == readiness::interval)
+            out.push_back({timer::candidate_up, candidate_->spawned + settings_.interval});
+        else if (settings_.ready_timeout)
+            out.push_back({timer::ready_timeout, candidate_->spawned + *settings_.ready_timeout});
+    }
+    // A coalesced HUP is a restart already asked for: no auto-restart on top of it.
+    if (state_ == state::running && settings_.is_auto_restart && !is_hup_pending_) {
+        const auto interval = settings_.auto_restart_interval;
+        if (old_.empty())
+            out.push_back({timer::auto_restart, last_restart_ + interval});
+        out.push_back({timer::forced_auto_restart, last_restart_ + 2 * interval});
+    }
+    for (const auto& [pid, r] : old_)
+        if (r.signal_at && !r.signalled_at)
+            out.push_back({timer::kill_old, *r.signal_at, pid});
+    if (settings_.shutdown_timeout)
+        for (const auto& [pid, r] : old_)
+            if (r.signalled_at && !r.is_killed)
+                out.push_back(
+                    {timer::shutdown_timeout, *r.signalled_at + *settings_.shutdown_timeout, pid});
+    return out;
+}
+
+void machine::act(const deadline& d, clock::time_point now)
+{
+    switch (d.what) {
+    case timer::candidate_up:
+        succeed(now);
+        return;
+    case timer::ready_timeout: {
+        const pid_t pid = candidate_->pid;
+        const auto waited = since(candidate_->spawned, now);
+        fx_.log(log_line::not_ready_in_time(pid, waited));
+        fx_.send_signal(pid, SIGKILL);
+        doomed_.insert(pid);
+        fail(now, "not ready after " + std::to_string(waited.count()) + " ms");
+        return;
+    }
+    case timer::retry:
+        spawn_candidate(now);
+        return;
+    case timer::auto_restart:
+    case timer::forced_auto_restart:
+        fx_.log(log_line::autorestart(settings_.auto_restart_interval,
+                                      d.what == timer::forced_auto_restart));
+        begin_restart(restart_kind::hup, now);
+        return;
+    case timer::kill_old:
+        signal_due_old_workers(now, true);
+        return;
+    case timer::shutdown_timeout:
+        escalate(now);
+        return;
+    }
+}
+
 void machine::on_tick(clock::time_point now)
 {
-    if (state_ == state::restarting) {
-        if (candidate_) {
-            if (settings_.ready_mode == readiness::interval) {
-                if (now >= candidate_->spawned + settings_.interval)
-                    succeed(now);
-            } else if (settings_.ready_timeout &&
-                       now >= candidate_->spawned + *settings_.ready_timeout) {
-                const pid_t pid = candidate_->pid;
-                fx_.log(log_line::not_ready_in_time(pid, since(candidate_->spawned, now)));
-                fx_.send_signal(pid, SIGKILL);
-                doomed_.insert(pid);
-                fail(now, "not ready after " +
-                              std::to_string(since(candidate_->spawned, now).count()) + " ms");
-            }
-        } else if (now >= next_spawn_at_) {
-            spawn_candidate(now);
-        }
+    // Each deadline due now, once, in order; an earlier one's action may cancel a later one
+    // (a succeeded candidate ends its own ready timeout, one KILL round covers every pid).
+    for (const auto& d : deadlines()) {
+        if (d.at > now)
+            continue;
+        const auto live = deadlines();
+        const auto same = [&d](const deadline& o) {
+            return o.what == d.what && o.at == d.at && o.pid == d.pid;
+        };
+        if (std::any_of(live.begin(), live.end(), same))
+            act(d, now);
     }
-    if (state_ == state::running && settings_.is_auto_restart && !is_hup_pending_) {
-        const auto interval = std::chrono::seconds(settings_.auto_restart_interval);
-        if (now >= last_restart_ + interval && old_.empty()) {
-            fx_.log(log_line::autorestart(settings_.auto_restart_interval, false));
-            begin_restart(restart_kind::hup, now);
-        } else if (now >= last_restart_ + 2 * interval) {
-            fx_.log(log_line::autorestart(settings_.auto_restart_interval, true));
-            begin_restart(restart_kind::hup, now);
-        }
-    }
-    const bool is_delay_over = std::any_of(old_.begin(), old_.end(), [now](const auto& o) {
-        return o.second.signal_at && *o.second.signal_at <= now && !o.second.signalled_at;
-    });
-    if (is_delay_over) // the end of --kill-old-delay
-        signal_due_old_workers(now, true);
-    escalate(now);
 }
 
 std::optional<clock::time_point> machine::next_deadline() const
 {
-    std::optional<clock::time_point> best;
-    const auto consider = [&best](clock::time_point t) {
-        if (!best || t < *best)
-            best = t;
-    };
-    if (state_ == state::restarting) {
-        if (candidate_) {
-            if (settings_.ready_mode == readiness::interval)
-                consider(candidate_->spawned + settings_.interval);
-            else if (settings_.ready_timeout)
-                consider(candidate_->spawned + *settings_.ready_timeout);
-        } else {
-            consider(next_spawn_at_);
-        }
-    }
-    if (state_ == state::running && settings_.is_auto_restart) {
-        const auto interval = std::chrono::seconds(settings_.auto_restart_interval);
-        consider(last_restart_ + (old_.empty() ? interval : 2 * interval));
-    }
-    for (const auto& [pid, r] : old_) {
-        if (r.signal_at)
-            consider(*r.signal_at);
-        if (r.signalled_at && !r.is_killed && settings_.shutdown_timeout)
-            consider(*r.signalled_at + *settings_.shutdown_timeout);
-    }
-    return best;
+    std::optional<clock::time_point> first;
+    for (const auto& d : deadlines())
+        if (!first || d.at < *first)
+            first = d.at;
+    return first;
 }
 
 } // namespace baton::starter

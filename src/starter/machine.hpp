@@ -5,19 +5,21 @@
 // as method calls carrying the time, effects go out through `effects`. The supervisor loop
 // (supervisor.cpp) feeds it real events; the unit tests feed it scripted ones.
 //
-//   state \ event | hup            | stop signal | candidate exit | candidate ready | tick
-//   (deadline)
-//   --------------+----------------+-------------+----------------+-----------------+-----------------
-//   restarting    | coalesce (or   | stopping    | failed start:  | running (notify)| interval:
-//   running
-//                 | retry at once) |             | pace, retry    |                 | timeout:
-//                 KILL, retry
-//   running       | restarting     | stopping    | -              | -               | auto-restart
-//   stopping      | ignored        | ignored     | reaped; empty → stopped | stopped       | - | -
-//   | -              | -               | -
+// clang-format off
+//   state \ event | hup                | stop signal | candidate exit   | candidate ready  | deadline (tick)
+//   -------------+--------------------+-------------+------------------+------------------+------------------------
+//   restarting   | coalesce; waiting  | stopping    | failed start:    | running (notify) | interval: running;
+//                | to retry: at once  |             | pace, retry      |                  | ready timeout: KILL,
+//                |                    |             |                  |                  | retry; retry is due
+//   running      | restarting         | stopping    | -                | -                | auto-restart
+//   stopping     | ignored            | ignored     | reaped; none     | -                | -
+//                |                    |             | left: stopped    |                  |
+//   any state: an old worker's kill-old delay or shutdown timeout ends (signal, then KILL)
+// clang-format on
 
 #include "options.hpp"
 #include "restart_record.hpp"
+#include "signal_name.hpp"
 
 #include <sys/types.h>
 
@@ -34,7 +36,7 @@ namespace baton::starter {
 
 using clock = std::chrono::steady_clock;
 
-/// The supervisor's states (DESIGN.md §2).
+/// The supervisor's states (docs/design.md §2).
 enum class state {
     restarting, ///< a new generation is being started (the first one included)
     running,    ///< the current generation is up; old ones may still be draining
@@ -42,19 +44,16 @@ enum class state {
     stopped,    ///< every worker is gone: the supervisor exits
 };
 
-std::string_view to_string(state s) noexcept;
-
 /// What the machine needs to know; the runtime part may change on every event (envdir).
 struct machine_settings {
     readiness ready_mode = readiness::interval;
     std::chrono::milliseconds interval{1000};
     std::optional<std::chrono::milliseconds> ready_timeout;
     std::optional<std::chrono::milliseconds> shutdown_timeout;
-    int signal_on_hup = 15;
-    std::string signal_on_hup_name = "TERM";
-    long kill_old_delay = 0;          ///< seconds (KILL_OLD_DELAY, default 5 with auto-restart)
-    bool is_auto_restart = false;     ///< ENABLE_AUTO_RESTART
-    long auto_restart_interval = 360; ///< seconds
+    named_signal signal_on_hup;             ///< what old generations get
+    std::chrono::seconds kill_old_delay{0}; ///< KILL_OLD_DELAY (default 5 with auto-restart)
+    bool is_auto_restart = false;           ///< ENABLE_AUTO_RESTART
+    std::chrono::seconds auto_restart_interval{360};
 };
 
 /// The machine's hands. Implementations must not call back into the machine.
@@ -84,9 +83,8 @@ public:
 
     void start(clock::time_point now);  ///< spawn the first generation
     void on_hup(clock::time_point now); ///< SIGHUP
-    /// A stop request: `received` is the signal's name, `sig`/`sig_name` what workers get.
-    void on_stop(std::string_view received, int sig, std::string_view sig_name,
-                 clock::time_point now);
+    /// A stop request: `received` is the signal's name, `sent` what workers get.
+    void on_stop(std::string_view received, const named_signal& sent, clock::time_point now);
     void on_child_exit(pid_t pid, int raw_status, clock::time_point now);
     void on_ready(pid_t pid, clock::time_point now); ///< READY=1 from `pid`
     void on_tick(clock::time_point now);             ///< a deadline may have passed
@@ -96,12 +94,8 @@ public:
 
     state current_state() const noexcept { return state_; }
 
-    unsigned long last_generation() const noexcept { return generation_; }
-
     std::optional<pid_t> current_pid() const;
-    std::optional<unsigned long> current_generation() const;
     std::optional<pid_t> candidate_pid() const;
-    std::vector<pid_t> old_pids() const;
 
     bool is_hup_pending() const noexcept { return is_hup_pending_; }
 
@@ -130,6 +124,27 @@ private:
 
     enum class restart_kind { initial, respawn, hup };
 
+    /// What a deadline ends; `on_tick` acts on the due ones, `next_deadline` reports the first.
+    enum class timer {
+        candidate_up,        ///< interval readiness: the candidate counts as started
+        ready_timeout,       ///< notify readiness: the candidate never said READY=1
+        retry,               ///< the next attempt after a failed (or paced) start
+        auto_restart,        ///< ENABLE_AUTO_RESTART's interval, no old generation left
+        forced_auto_restart, ///< twice the interval, old generations or not
+        kill_old,            ///< an old worker's kill-old delay ended
+        shutdown_timeout,    ///< an old worker outlived --shutdown-timeout after its signal
+    };
+
+    struct deadline {
+        timer what;
+        clock::time_point at;
+        pid_t pid = -1; ///< the old worker, for kill_old and shutdown_timeout
+    };
+
+    /// The one source of scheduled deadlines, in the order `on_tick` handles due ones.
+    std::vector<deadline> deadlines() const;
+    void act(const deadline& d, clock::time_point now);
+
     void transition(state to);
     void begin_restart(restart_kind kind, clock::time_point now);
     void spawn_candidate(clock::time_point now);
@@ -157,7 +172,6 @@ private:
     unsigned failures_ = 0;
     restart_record record_;
     bool is_hup_pending_ = false;
-    bool is_started_ = false;
 };
 
 } // namespace baton::starter

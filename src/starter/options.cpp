@@ -117,13 +117,13 @@ bool apply(options& o, const option_spec& spec, std::string_view value, options_
             return false;
         }
         if (n == "interval")
-            o.interval = *v;
+            o.interval = std::chrono::seconds(*v);
         else if (n == "backlog")
             o.backlog = *v;
         else if (n == "auto-restart-interval")
-            o.auto_restart_interval = *v;
+            o.auto_restart_interval = std::chrono::seconds(*v);
         else if (n == "kill-old-delay")
-            o.kill_old_delay = *v;
+            o.kill_old_delay = std::chrono::seconds(*v);
         return true;
     }
     if (spec.kind == arg_kind::none) {
@@ -274,8 +274,8 @@ std::optional<options> parse_options(const std::vector<std::string>& args, optio
         err.message = "server program not specified";
         return std::nullopt;
     }
-    if (o.interval < 0) {
-        err.message = "Value \"" + std::to_string(o.interval) +
+    if (o.interval < std::chrono::seconds(0)) {
+        err.message = "Value \"" + std::to_string(o.interval.count()) +
                       "\" invalid for option interval (a non-negative number expected)";
         return std::nullopt;
     }

@@ -39,21 +39,22 @@ void fatal(const std::string& line)
 }
 
 // The settings Server::Starter reads from its (envdir-overlaid) environment on every turn.
-machine_settings settings_from(const options& opts, int sig_hup, const env_map& env)
+machine_settings settings_from(const options& opts, const named_signal& on_hup, const env_map& env)
 {
+    using std::chrono::seconds;
     machine_settings s;
     s.ready_mode = opts.ready_mode;
-    s.interval = milliseconds(opts.interval * 1000);
+    s.interval = opts.interval;
     s.ready_timeout = opts.ready_timeout;
     s.shutdown_timeout = opts.shutdown_timeout;
-    s.signal_on_hup = sig_hup;
-    s.signal_on_hup_name = opts.signal_on_hup;
+    s.signal_on_hup = on_hup;
     s.is_auto_restart = env_true(env, "ENABLE_AUTO_RESTART");
-    s.kill_old_delay = env.contains("KILL_OLD_DELAY") ? env_number(env, "KILL_OLD_DELAY", 0)
-                                                      : (s.is_auto_restart ? 5 : 0);
-    s.auto_restart_interval = env_number(env, "AUTO_RESTART_INTERVAL", 0);
-    if (s.auto_restart_interval <= 0)
-        s.auto_restart_interval = 360;
+    s.kill_old_delay = env.contains("KILL_OLD_DELAY")
+                           ? seconds(env_number(env, "KILL_OLD_DELAY", 0))
+                           : seconds(s.is_auto_restart ? 5 : 0);
+    s.auto_restart_interval = seconds(env_number(env, "AUTO_RESTART_INTERVAL", 0));
+    if (s.auto_restart_interval <= seconds(0))
+        s.auto_restart_interval = seconds(360);
     return s;
 }
 
@@ -212,8 +213,8 @@ bool daemonize(bool is_stdin_pinned, setup_error& err)
 int run_supervisor(const options& opts)
 {
     // 1. validate what Server::Starter only finds out at the first HUP
-    const auto sig_hup = signal_number(opts.signal_on_hup);
-    const auto sig_term = signal_number(opts.signal_on_term);
+    const auto sig_hup = parse_signal(opts.signal_on_hup);
+    const auto sig_term = parse_signal(opts.signal_on_term);
     if (!sig_hup || !sig_term) {
         fatal("start_server: unknown signal name \"" +
               (sig_hup ? opts.signal_on_term : opts.signal_on_hup) + "\" for --signal-on-" +
@@ -231,9 +232,10 @@ int run_supervisor(const options& opts)
     if (opts.is_auto_restart)
         ::setenv("ENABLE_AUTO_RESTART", "1", 1);
     if (opts.kill_old_delay)
-        ::setenv("KILL_OLD_DELAY", std::to_string(*opts.kill_old_delay).c_str(), 1);
+        ::setenv("KILL_OLD_DELAY", std::to_string(opts.kill_old_delay->count()).c_str(), 1);
     if (opts.auto_restart_interval)
-        ::setenv("AUTO_RESTART_INTERVAL", std::to_string(*opts.auto_restart_interval).c_str(), 1);
+        ::setenv("AUTO_RESTART_INTERVAL",
+                 std::to_string(opts.auto_restart_interval->count()).c_str(), 1);
 
     log_line::write(log_line::starting_now(::getpid()));
 
@@ -343,12 +345,12 @@ int run_supervisor(const options& opts)
                 } else if (sig == SIGHUP) {
                     m.on_hup(now);
                 } else if (sig == SIGTERM) {
-                    m.on_stop("TERM", *sig_term, opts.signal_on_term, now);
+                    m.on_stop("TERM", *sig_term, now);
                 } else if (sig == SIGINT || sig == SIGQUIT) {
-                    m.on_stop(signal_name(sig), SIGTERM, "TERM", now);
+                    m.on_stop(signal_of(sig).name, signal_of(SIGTERM), now);
                 } else if (sig == SIGUSR1 || sig == SIGUSR2) {
-                    log_line::write(
-                        log_line::signal_ignored(signal_name(sig), "no meaning to start_server"));
+                    log_line::write(log_line::signal_ignored(signal_of(sig).name,
+                                                             "no meaning to start_server"));
                 }
             }
         }
