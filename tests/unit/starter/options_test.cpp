@@ -162,6 +162,22 @@ TEST(StarterOptions, SingleDashAloneIsAProgramArgument)
 
 } // namespace
 
+TEST(StarterOptions, WarnsWhenTheNextWordTakenAsAValueStartsWithTwoDashes)
+{
+    const auto o = parse_ok({"--status-file", "--pid-file", "x", "prog"});
+    EXPECT_EQ(o.status_file, "--pid-file"); // Getopt::Long's meaning is kept
+    EXPECT_FALSE(o.pid_file);
+    EXPECT_EQ(o.command, (std::vector<std::string>{"x", "prog"}));
+    EXPECT_EQ(o.warnings,
+              std::vector<std::string>{
+                  "start_server: warning: --status-file takes \"--pid-file\" as its value"});
+}
+
+TEST(StarterOptions, DoesNotWarnAboutAValueWrittenAfterAnEqualsSign)
+{
+    EXPECT_TRUE(parse_ok({"--status-file=--odd", "--port", "80", "prog"}).warnings.empty());
+}
+
 TEST(StarterOptions, KeepsDurationsAsChronoTypes)
 {
     const auto o = parse_ok({"--kill-old-delay=3", "--auto-restart-interval=20", "prog"});
