@@ -27,25 +27,31 @@ machine::machine(machine_settings settings, effects& fx)
     , fx_(fx)
 {}
 
+machine::machine(machine_settings settings, effects& fx, machine_state from)
+    : settings_(std::move(settings))
+    , fx_(fx)
+    , s_(std::move(from))
+{}
+
 std::optional<pid_t> machine::current_pid() const
 {
-    return current_ ? std::optional<pid_t>(current_->pid) : std::nullopt;
+    return s_.current ? std::optional<pid_t>(s_.current->pid) : std::nullopt;
 }
 
 std::optional<pid_t> machine::candidate_pid() const
 {
-    return candidate_ ? std::optional<pid_t>(candidate_->pid) : std::nullopt;
+    return s_.candidate ? std::optional<pid_t>(s_.candidate->pid) : std::nullopt;
 }
 
 bool machine::is_worker(pid_t pid) const
 {
-    return (current_ && current_->pid == pid) || (candidate_ && candidate_->pid == pid) ||
-           old_.contains(pid);
+    return (s_.current && s_.current->pid == pid) || (s_.candidate && s_.candidate->pid == pid) ||
+           s_.old.contains(pid);
 }
 
 void machine::transition(state to)
 {
-    state_ = to;
+    s_.phase = to;
 }
 
 milliseconds machine::pace() const
@@ -57,16 +63,16 @@ milliseconds machine::pace() const
 
 void machine::start(clock::time_point now)
 {
-    last_restart_ = now;
+    s_.last_restart = now;
     begin_restart(restart_kind::initial, now);
 }
 
 void machine::begin_restart(restart_kind kind, clock::time_point now)
 {
-    kind_ = kind;
+    s_.kind = kind;
     transition(state::restarting);
-    if (kind == restart_kind::respawn && generation_ > 0 && now < last_spawn_at_ + pace()) {
-        next_spawn_at_ = last_spawn_at_ + pace(); // a crash loop keeps the pace
+    if (kind == restart_kind::respawn && s_.generation > 0 && now < s_.last_spawn_at + pace()) {
+        s_.next_spawn_at = s_.last_spawn_at + pace(); // a crash loop keeps the pace
         return;
     }
     spawn_candidate(now);
@@ -74,40 +80,41 @@ void machine::begin_restart(restart_kind kind, clock::time_point now)
 
 void machine::spawn_candidate(clock::time_point now)
 {
-    ++generation_; // per attempt, as Server::Starter counts
-    last_spawn_at_ = now;
-    const pid_t pid = fx_.spawn(generation_);
-    record_.started = restart_attempt{generation_, record_.hups, pid, {}};
+    ++s_.generation; // per attempt, as Server::Starter counts
+    s_.last_spawn_at = now;
+    const pid_t pid = fx_.spawn(s_.generation);
+    s_.record.started = restart_attempt{s_.generation, s_.record.hups, pid, {}};
     if (pid < 0) {
         fail(now, "fork failed");
         return;
     }
     fx_.log(log_line::starting_worker(pid));
-    candidate_ = worker{pid, generation_, now, record_.hups};
-    fx_.restart_recorded(record_);
+    s_.candidate = worker{pid, s_.generation, now, s_.record.hups};
+    fx_.restart_recorded(s_.record);
 }
 
 void machine::count_hup()
 {
-    ++record_.hups;
-    fx_.restart_recorded(record_);
+    ++s_.record.hups;
+    fx_.restart_recorded(s_.record);
 }
 
 void machine::succeed(clock::time_point now)
 {
-    const bool is_hup = kind_ == restart_kind::hup;
-    if (current_)
-        old_[current_->pid] = retired{current_->generation, {}, {}, false};
-    current_ = candidate_;
-    candidate_.reset();
-    failures_ = 0;
-    record_.ready = restart_attempt{current_->generation, current_->hups, current_->pid, {}};
-    fx_.restart_recorded(record_);
-    last_restart_ = now;
+    const bool is_hup = s_.kind == restart_kind::hup;
+    if (s_.current)
+        s_.old[s_.current->pid] = retired{s_.current->generation, {}, {}, false};
+    s_.current = s_.candidate;
+    s_.candidate.reset();
+    s_.failures = 0;
+    s_.record.ready =
+        restart_attempt{s_.current->generation, s_.current->hups, s_.current->pid, {}};
+    fx_.restart_recorded(s_.record);
+    s_.last_restart = now;
     transition(state::running);
 
     std::vector<pid_t> to_signal;
-    for (auto& [pid, r] : old_)
+    for (auto& [pid, r] : s_.old)
         if (!r.signal_at && !r.signalled_at)
             to_signal.push_back(pid);
     if (is_hup) {
@@ -116,19 +123,19 @@ void machine::succeed(clock::time_point now)
         if (delay > std::chrono::seconds(0))
             fx_.log(log_line::sleeping_before_kill(delay));
         for (pid_t pid : to_signal)
-            old_[pid].signal_at = now + delay;
+            s_.old[pid].signal_at = now + delay;
         if (delay == std::chrono::seconds(0))
             signal_due_old_workers(now, true);
     } else {
         // A respawn after an unexpected death has no old generation to retire.
         for (pid_t pid : to_signal)
-            old_[pid].signal_at = now;
+            s_.old[pid].signal_at = now;
         signal_due_old_workers(now, false);
     }
     publish_status();
     fx_.tell_systemd("READY=1");
-    if (is_hup_pending_) {
-        is_hup_pending_ = false;
+    if (s_.is_hup_pending) {
+        s_.is_hup_pending = false;
         fx_.log(log_line::received_hup());
         fx_.tell_systemd("RELOADING=1");
         begin_restart(restart_kind::hup, now);
@@ -137,32 +144,33 @@ void machine::succeed(clock::time_point now)
 
 void machine::fail(clock::time_point now, std::string why)
 {
-    record_.failed = candidate_ ? restart_attempt{candidate_->generation, candidate_->hups,
-                                                  candidate_->pid, std::move(why)}
-                                : restart_attempt{generation_, record_.hups, -1, std::move(why)};
-    fx_.restart_recorded(record_);
-    candidate_.reset();
-    ++failures_;
-    if (is_hup_pending_) { // an operator's new HUP: a fresh deploy, tried at once
-        is_hup_pending_ = false;
-        failures_ = 0;
+    s_.record.failed = s_.candidate
+                           ? restart_attempt{s_.candidate->generation, s_.candidate->hups,
+                                             s_.candidate->pid, std::move(why)}
+                           : restart_attempt{s_.generation, s_.record.hups, -1, std::move(why)};
+    fx_.restart_recorded(s_.record);
+    s_.candidate.reset();
+    ++s_.failures;
+    if (s_.is_hup_pending) { // an operator's new HUP: a fresh deploy, tried at once
+        s_.is_hup_pending = false;
+        s_.failures = 0;
         fx_.log(log_line::received_hup());
         spawn_candidate(now);
         return;
     }
     milliseconds delay = pace();
-    if (failures_ > rhythm_failures) {
-        const unsigned doublings = std::min(failures_ - rhythm_failures, 8u);
+    if (s_.failures > rhythm_failures) {
+        const unsigned doublings = std::min(s_.failures - rhythm_failures, 8u);
         delay = std::min(delay * (1L << doublings), max_backoff);
-        fx_.log(log_line::retrying_in(delay, failures_));
+        fx_.log(log_line::retrying_in(delay, s_.failures));
     }
-    next_spawn_at_ = std::max(now, last_spawn_at_ + delay);
+    s_.next_spawn_at = std::max(now, s_.last_spawn_at + delay);
 }
 
 void machine::signal_due_old_workers(clock::time_point now, bool is_announced)
 {
     std::vector<pid_t> due;
-    for (auto& [pid, r] : old_)
+    for (auto& [pid, r] : s_.old)
         if (r.signal_at && *r.signal_at <= now && !r.signalled_at)
             due.push_back(pid);
     if (!is_announced && due.empty())
@@ -171,8 +179,8 @@ void machine::signal_due_old_workers(clock::time_point now, bool is_announced)
         fx_.log(log_line::killing_old_workers());
     for (pid_t pid : due) {
         fx_.send_signal(pid, settings_.signal_on_hup.number);
-        old_[pid].signalled_at = now;
-        old_[pid].signal_at.reset();
+        s_.old[pid].signalled_at = now;
+        s_.old[pid].signal_at.reset();
     }
 }
 
@@ -180,7 +188,7 @@ void machine::escalate(clock::time_point now)
 {
     if (!settings_.shutdown_timeout)
         return;
-    for (auto& [pid, r] : old_) {
+    for (auto& [pid, r] : s_.old) {
         if (r.signalled_at && !r.is_killed &&
             now >= *r.signalled_at + *settings_.shutdown_timeout) {
             fx_.log(log_line::killing_after_timeout(pid, since(*r.signalled_at, now)));
@@ -193,9 +201,9 @@ void machine::escalate(clock::time_point now)
 void machine::publish_status()
 {
     std::vector<std::pair<unsigned long, pid_t>> live;
-    if (current_)
-        live.emplace_back(current_->generation, current_->pid);
-    for (const auto& [pid, r] : old_)
+    if (s_.current)
+        live.emplace_back(s_.current->generation, s_.current->pid);
+    for (const auto& [pid, r] : s_.old)
         live.emplace_back(r.generation, pid);
     std::sort(live.begin(), live.end());
     fx_.status_changed(live);
@@ -203,7 +211,8 @@ void machine::publish_status()
 
 void machine::finish_if_empty()
 {
-    if (state_ == state::stopping && !current_ && !candidate_ && old_.empty() && doomed_.empty()) {
+    if (s_.phase == state::stopping && !s_.current && !s_.candidate && s_.old.empty() &&
+        s_.doomed.empty()) {
         transition(state::stopped);
         fx_.log(log_line::exiting());
     }
@@ -211,7 +220,7 @@ void machine::finish_if_empty()
 
 void machine::on_hup(clock::time_point now)
 {
-    switch (state_) {
+    switch (s_.phase) {
     case state::running:
         count_hup();
         fx_.log(log_line::received_hup());
@@ -220,13 +229,13 @@ void machine::on_hup(clock::time_point now)
         return;
     case state::restarting:
         count_hup();
-        if (!candidate_) { // waiting to retry a failed start: a new HUP tries at once
+        if (!s_.candidate) { // waiting to retry a failed start: a new HUP tries at once
             fx_.log(log_line::received_hup());
-            failures_ = 0;
-            kind_ = current_ ? restart_kind::hup : kind_;
+            s_.failures = 0;
+            s_.kind = s_.current ? restart_kind::hup : s_.kind;
             spawn_candidate(now);
-        } else if (!is_hup_pending_) {
-            is_hup_pending_ = true;
+        } else if (!s_.is_hup_pending) {
+            s_.is_hup_pending = true;
             fx_.log(log_line::hup_coalesced());
         }
         return;
@@ -240,26 +249,26 @@ void machine::on_hup(clock::time_point now)
 
 void machine::on_stop(std::string_view received, const named_signal& sent, clock::time_point now)
 {
-    if (state_ == state::stopping || state_ == state::stopped) {
+    if (s_.phase == state::stopping || s_.phase == state::stopped) {
         fx_.log(log_line::signal_ignored(received, "shutting down"));
         return;
     }
     std::vector<pid_t> all;
-    if (current_) {
-        old_[current_->pid] = retired{current_->generation, {}, {}, false};
-        current_.reset();
+    if (s_.current) {
+        s_.old[s_.current->pid] = retired{s_.current->generation, {}, {}, false};
+        s_.current.reset();
     }
-    if (candidate_) {
-        old_[candidate_->pid] = retired{candidate_->generation, {}, {}, false};
-        candidate_.reset();
+    if (s_.candidate) {
+        s_.old[s_.candidate->pid] = retired{s_.candidate->generation, {}, {}, false};
+        s_.candidate.reset();
     }
-    is_hup_pending_ = false;
+    s_.is_hup_pending = false;
     transition(state::stopping);
-    for (auto& [pid, r] : old_)
+    for (auto& [pid, r] : s_.old)
         all.push_back(pid);
     fx_.tell_systemd("STOPPING=1");
     fx_.log(log_line::received_term(received, sent.name, all));
-    for (auto& [pid, r] : old_) {
+    for (auto& [pid, r] : s_.old) {
         fx_.send_signal(pid, sent.number);
         r.signal_at.reset();
         r.signalled_at = now; // the shutdown timeout counts from here
@@ -270,29 +279,29 @@ void machine::on_stop(std::string_view received, const named_signal& sent, clock
 
 void machine::on_child_exit(pid_t pid, int raw_status, clock::time_point now)
 {
-    if (doomed_.erase(pid) != 0) {
+    if (s_.doomed.erase(pid) != 0) {
         finish_if_empty();
         return;
     }
-    if (candidate_ && candidate_->pid == pid) {
+    if (s_.candidate && s_.candidate->pid == pid) {
         fx_.log(log_line::failed_to_start(pid, raw_status));
         fail(now, "exit status:" + std::to_string(raw_status));
         return;
     }
-    if (current_ && current_->pid == pid) {
+    if (s_.current && s_.current->pid == pid) {
         fx_.log(log_line::worker_died_unexpectedly(pid, raw_status));
-        current_.reset();
+        s_.current.reset();
         publish_status();
-        if (state_ == state::running)
+        if (s_.phase == state::running)
             begin_restart(restart_kind::respawn, now);
         // restarting: the candidate becomes the current generation when it is up
         return;
     }
-    const auto it = old_.find(pid);
-    if (it == old_.end())
+    const auto it = s_.old.find(pid);
+    if (it == s_.old.end())
         return; // not ours: a reparented orphan (start_server as PID 1), reaped quietly
-    old_.erase(it);
-    if (state_ == state::stopping) {
+    s_.old.erase(it);
+    if (s_.phase == state::stopping) {
         fx_.log(log_line::worker_died(pid, raw_status));
         publish_status();
         finish_if_empty();
@@ -304,36 +313,36 @@ void machine::on_child_exit(pid_t pid, int raw_status, clock::time_point now)
 
 void machine::on_ready(pid_t pid, clock::time_point now)
 {
-    if (state_ != state::restarting || !candidate_ || candidate_->pid != pid ||
+    if (s_.phase != state::restarting || !s_.candidate || s_.candidate->pid != pid ||
         settings_.ready_mode != readiness::notify)
         return;
-    fx_.log(log_line::worker_ready(pid, since(candidate_->spawned, now)));
+    fx_.log(log_line::worker_ready(pid, since(s_.candidate->spawned, now)));
     succeed(now);
 }
 
 std::vector<machine::deadline> machine::deadlines() const
 {
     std::vector<deadline> out;
-    if (state_ == state::restarting) {
-        if (!candidate_)
-            out.push_back({timer::retry, next_spawn_at_});
+    if (s_.phase == state::restarting) {
+        if (!s_.candidate)
+            out.push_back({timer::retry, s_.next_spawn_at});
         else if (settings_.ready_mode == readiness::interval)
-            out.push_back({timer::candidate_up, candidate_->spawned + settings_.interval});
+            out.push_back({timer::candidate_up, s_.candidate->spawned + settings_.interval});
         else if (settings_.ready_timeout)
-            out.push_back({timer::ready_timeout, candidate_->spawned + *settings_.ready_timeout});
+            out.push_back({timer::ready_timeout, s_.candidate->spawned + *settings_.ready_timeout});
     }
     // A coalesced HUP is a restart already asked for: no auto-restart on top of it.
-    if (state_ == state::running && settings_.is_auto_restart && !is_hup_pending_) {
+    if (s_.phase == state::running && settings_.is_auto_restart && !s_.is_hup_pending) {
         const auto interval = settings_.auto_restart_interval;
-        if (old_.empty())
-            out.push_back({timer::auto_restart, last_restart_ + interval});
-        out.push_back({timer::forced_auto_restart, last_restart_ + 2 * interval});
+        if (s_.old.empty())
+            out.push_back({timer::auto_restart, s_.last_restart + interval});
+        out.push_back({timer::forced_auto_restart, s_.last_restart + 2 * interval});
     }
-    for (const auto& [pid, r] : old_)
+    for (const auto& [pid, r] : s_.old)
         if (r.signal_at && !r.signalled_at)
             out.push_back({timer::kill_old, *r.signal_at, pid});
     if (settings_.shutdown_timeout)
-        for (const auto& [pid, r] : old_)
+        for (const auto& [pid, r] : s_.old)
             if (r.signalled_at && !r.is_killed)
                 out.push_back(
                     {timer::shutdown_timeout, *r.signalled_at + *settings_.shutdown_timeout, pid});
@@ -347,11 +356,11 @@ void machine::act(const deadline& d, clock::time_point now)
         succeed(now);
         return;
     case timer::ready_timeout: {
-        const pid_t pid = candidate_->pid;
-        const auto waited = since(candidate_->spawned, now);
+        const pid_t pid = s_.candidate->pid;
+        const auto waited = since(s_.candidate->spawned, now);
         fx_.log(log_line::not_ready_in_time(pid, waited));
         fx_.send_signal(pid, SIGKILL);
-        doomed_.insert(pid);
+        s_.doomed.insert(pid);
         fail(now, "not ready after " + std::to_string(waited.count()) + " ms");
         return;
     }

@@ -56,6 +56,42 @@ struct machine_settings {
     std::chrono::seconds auto_restart_interval{360};
 };
 
+/// Everything the machine knows besides its settings, in one value: what a re-executed
+/// start_server would carry across, and what a machine can be resumed from.
+struct machine_state {
+    /// A started generation.
+    struct worker {
+        pid_t pid = -1;
+        unsigned long generation = 0;
+        clock::time_point spawned;
+        unsigned long hups = 0; ///< HUPs counted when it was spawned
+    };
+
+    /// An old generation, retired when a newer one came up or at a stop.
+    struct retired {
+        unsigned long generation = 0;
+        std::optional<clock::time_point> signal_at;    ///< kill-old-delay pending
+        std::optional<clock::time_point> signalled_at; ///< signal sent at
+        bool is_killed = false;                        ///< SIGKILL sent
+    };
+
+    enum class restart_kind { initial, respawn, hup };
+
+    state phase = state::restarting;
+    restart_kind kind = restart_kind::initial; ///< what the restart under way is for
+    unsigned long generation = 0;              ///< the last generation number attempted
+    std::optional<worker> current;             ///< the generation serving
+    std::optional<worker> candidate;           ///< the generation starting
+    std::map<pid_t, retired> old;              ///< by pid
+    std::set<pid_t> doomed;                    ///< failed candidates sent SIGKILL, not reaped yet
+    clock::time_point next_spawn_at{};         ///< the next attempt, when none is under way
+    clock::time_point last_spawn_at{};
+    clock::time_point last_restart{}; ///< auto-restart counts from here
+    unsigned failures = 0;            ///< failed starts in a row
+    restart_record record;
+    bool is_hup_pending = false; ///< a HUP came during a start: one more restart follows
+};
+
 /// The machine's hands. Implementations must not call back into the machine.
 class effects {
 public:
@@ -77,6 +113,8 @@ public:
 class machine {
 public:
     machine(machine_settings settings, effects& fx);
+    /// Resume from `from` (another machine's `snapshot()`); no effect happens until an event.
+    machine(machine_settings settings, effects& fx, machine_state from);
 
     /// Replace the settings that the envdir may change at run time.
     void update_settings(const machine_settings& settings) { settings_ = settings; }
@@ -92,37 +130,27 @@ public:
     /// The earliest time `on_tick` has something to do; nullopt: nothing scheduled.
     std::optional<clock::time_point> next_deadline() const;
 
-    state current_state() const noexcept { return state_; }
+    state current_state() const noexcept { return s_.phase; }
+
+    const machine_state& snapshot() const noexcept { return s_; }
 
     std::optional<pid_t> current_pid() const;
     std::optional<pid_t> candidate_pid() const;
 
-    bool is_hup_pending() const noexcept { return is_hup_pending_; }
+    bool is_hup_pending() const noexcept { return s_.is_hup_pending; }
 
     /// What `--restart` clients read: HUPs counted, the latest started/ready/failed attempt.
-    const restart_record& record() const noexcept { return record_; }
+    const restart_record& record() const noexcept { return s_.record; }
 
-    unsigned consecutive_failures() const noexcept { return failures_; }
+    unsigned consecutive_failures() const noexcept { return s_.failures; }
 
     /// Is `pid` one of the workers (current, candidate, old)? Used to attribute READY=1.
     bool is_worker(pid_t pid) const;
 
 private:
-    struct worker {
-        pid_t pid = -1;
-        unsigned long generation = 0;
-        clock::time_point spawned;
-        unsigned long hups = 0; ///< HUPs counted when it was spawned
-    };
-
-    struct retired {
-        unsigned long generation = 0;
-        std::optional<clock::time_point> signal_at;    ///< kill-old-delay pending
-        std::optional<clock::time_point> signalled_at; ///< signal sent at
-        bool is_killed = false;                        ///< SIGKILL sent
-    };
-
-    enum class restart_kind { initial, respawn, hup };
+    using worker = machine_state::worker;
+    using retired = machine_state::retired;
+    using restart_kind = machine_state::restart_kind;
 
     /// What a deadline ends; `on_tick` acts on the due ones, `next_deadline` reports the first.
     enum class timer {
@@ -159,19 +187,7 @@ private:
 
     machine_settings settings_;
     effects& fx_;
-    state state_ = state::restarting;
-    restart_kind kind_ = restart_kind::initial;
-    unsigned long generation_ = 0;
-    std::optional<worker> current_;
-    std::optional<worker> candidate_;
-    std::map<pid_t, retired> old_;
-    std::set<pid_t> doomed_; ///< failed candidates sent SIGKILL, not reaped yet
-    clock::time_point next_spawn_at_{};
-    clock::time_point last_spawn_at_{};
-    clock::time_point last_restart_{};
-    unsigned failures_ = 0;
-    restart_record record_;
-    bool is_hup_pending_ = false;
+    machine_state s_;
 };
 
 } // namespace baton::starter

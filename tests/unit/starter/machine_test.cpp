@@ -409,3 +409,21 @@ TEST_F(Supervisor, EveryDeadlineItReportsIsOneATickActsOnAndNothingIsDueBefore)
     EXPECT_TRUE(fx.logged("autorestart triggered (forced, interval=10)"));
     EXPECT_TRUE(fx.signalled(100, SIGKILL));
 }
+
+TEST_F(Supervisor, MachineResumedFromASnapshotCarriesOnWhereTheOtherStopped)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_hup(t0 + 5s + 1ms); // coalesced: carried across too
+    recording_effects after;
+    machine resumed(settings, after, m.snapshot());
+    EXPECT_TRUE(after.lines.empty()); // resuming does nothing by itself
+    EXPECT_EQ(resumed.current_state(), state::restarting);
+    EXPECT_EQ(resumed.next_deadline(), m.next_deadline());
+    after.next_pid = 102;
+    resumed.on_tick(t0 + 6s); // 101 up, 100 retired, the pending HUP starts generation 3
+    EXPECT_EQ(resumed.current_pid(), 101);
+    EXPECT_TRUE(after.signalled(100, SIGTERM));
+    EXPECT_EQ(after.generations, std::vector<unsigned long>{3});
+}
