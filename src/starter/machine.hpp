@@ -6,15 +6,16 @@
 // (supervisor.cpp) feeds it real events; the unit tests feed it scripted ones.
 //
 // clang-format off
-//   state \ event | hup                | stop signal | candidate exit   | candidate ready  | deadline (tick)
-//   -------------+--------------------+-------------+------------------+------------------+------------------------
-//   restarting   | coalesce; waiting  | stopping    | failed start:    | running (notify) | interval: running;
-//                | to retry: at once  |             | pace, retry      |                  | ready timeout: KILL,
-//                |                    |             |                  |                  | retry; retry is due
-//   running      | restarting         | stopping    | -                | -                | auto-restart
-//   stopping     | ignored            | ignored     | reaped; none     | -                | -
-//                |                    |             | left: stopped    |                  |
-//   any state: an old worker's kill-old delay or shutdown timeout ends (signal, then KILL)
+//  state      | HUP             | stop     | a worker exits    | READY=1  | a deadline passes
+//  -----------+-----------------+----------+-------------------+----------+--------------------
+//  restarting | coalesce (start | stopping | candidate: failed | running  | interval: running;
+//             | now if between  |          | start, paced      | (notify) | ready timeout: KILL,
+//             | tries)          |          | retry             |          | retry; retry is due
+//  running    | restarting      | stopping | current: respawn  | -        | auto-restart
+//  stopping   | ignored         | ignored  | reaped; none      | -        | -
+//             |                 |          | left: stopped     |          |
+//  In every state an old worker is reaped when it exits, signalled when its kill-old delay
+//  ends and sent KILL after --shutdown-timeout; machine::deadlines() lists every timer.
 // clang-format on
 
 #include "options.hpp"
