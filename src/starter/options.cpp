@@ -47,8 +47,11 @@ bool store(options& o, const option_arg& arg, options_error&)
         field = std::string(arg.text);
     else if constexpr (std::is_same_v<field_type, std::optional<long>>)
         field = arg.number;
+    else if constexpr (std::is_same_v<field_type, std::chrono::seconds> ||
+                       std::is_same_v<field_type, std::optional<std::chrono::seconds>>)
+        field = std::chrono::seconds(arg.number);
     else
-        field = std::chrono::seconds(arg.number); // seconds, or optional seconds
+        static_assert(std::is_same_v<field_type, bool>, "store<> has no rule for this field");
     return true;
 }
 
