@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 
 // start_server's command line: argv is the input split at NUL bytes. Parsing never crashes;
-// a failure always has a one-line message; a success names a program unless a client mode,
-// help or version was asked for; every --port value it accepts parses as a port spec or is
-// reported at bind time (parse_port_spec must not crash on it either).
+// a failure always has a one-line message, and so has each warning; a success names a
+// program unless a client mode, help or version was asked for; every --port value it accepts
+// parses as a port spec or is reported at bind time (parse_port_spec must not crash on it).
 #include "options.hpp"
 #include "port_spec.hpp"
 
@@ -31,6 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     if (opts->what == bs::mode::run && opts->command.empty())
         __builtin_trap();
+    for (const auto& w : opts->warnings)
+        if (w.find('\n') != std::string::npos)
+            __builtin_trap();
     for (const auto& p : opts->ports)
         (void)bs::parse_port_spec(p);
     return 0;

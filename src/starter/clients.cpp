@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "clients.hpp"
 
+#include "common/unique_fd.hpp"
 #include "file_text.hpp"
 #include "log.hpp"
 #include "restart_record.hpp"
@@ -35,42 +36,33 @@ void pause_briefly()
 
 // Opens the pid file, checks that a start_server holds its lock, reads the pid.
 struct held_pid_file {
-    int fd = -1;
+    detail::unique_fd fd;
     pid_t pid = 0;
     std::string err;
 
     explicit held_pid_file(const std::string& path)
     {
-        fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        if (fd < 0) {
+        fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+        if (!fd) {
             err = "failed to open file:" + path + ":" + std::strerror(errno);
             return;
         }
         char buf[32] = {};
-        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
         pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
         if (pid <= 0) {
             err = "no pid in file:" + path;
             return;
         }
         // An unlocked pid file is stale: that pid may belong to someone else by now.
-        if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-            ::flock(fd, LOCK_UN);
+        if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
+            ::flock(fd.get(), LOCK_UN);
             err = "no start_server holds " + path + " (stale pid " + std::to_string(pid) +
                   "), nothing signalled";
         }
     }
 
-    ~held_pid_file()
-    {
-        if (fd >= 0)
-            ::close(fd);
-    }
-
-    held_pid_file(const held_pid_file&) = delete;
-    held_pid_file& operator=(const held_pid_file&) = delete;
-
-    bool is_released() const { return ::flock(fd, LOCK_EX | LOCK_NB) == 0; }
+    bool is_released() const { return ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0; }
 };
 
 std::string read_or_empty(const std::string& path)
@@ -109,10 +101,10 @@ int run_stop(const options& opts)
 milliseconds restart_timeout(const options& opts)
 {
     // The time a new generation may take to count as started, plus the old one's exit.
-    const milliseconds interval(std::max(0L, opts.interval) * 1000);
-    return interval + opts.ready_timeout.value_or(milliseconds(10'000)) +
+    using std::chrono::seconds;
+    return std::max(opts.interval, seconds(0)) + opts.ready_timeout.value_or(milliseconds(10'000)) +
            opts.shutdown_timeout.value_or(milliseconds(0)) +
-           milliseconds(std::max(0L, opts.kill_old_delay.value_or(0)) * 1000) + milliseconds(3'000);
+           std::max(opts.kill_old_delay.value_or(seconds(0)), seconds(0)) + milliseconds(3'000);
 }
 
 int run_restart(const options& opts)

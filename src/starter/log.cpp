@@ -104,10 +104,10 @@ std::string hup_coalesced()
     return "received HUP while a new worker is starting, one more restart will follow it";
 }
 
-std::string autorestart(long interval, bool is_forced)
+std::string autorestart(std::chrono::seconds interval, bool is_forced)
 {
     return std::string("autorestart triggered (") + (is_forced ? "forced, " : "") +
-           "interval=" + n(interval) + ")";
+           "interval=" + n(interval.count()) + ")";
 }
 
 std::string worker_ready(pid_t pid, std::chrono::milliseconds after)
@@ -121,9 +121,9 @@ std::string new_worker_running(std::string_view sig, const std::vector<pid_t>& o
            " to old workers:" + pid_list(old);
 }
 
-std::string sleeping_before_kill(long seconds)
+std::string sleeping_before_kill(std::chrono::seconds delay)
 {
-    return "sleeping " + n(seconds) + " secs before killing old workers";
+    return "sleeping " + n(delay.count()) + " secs before killing old workers";
 }
 
 std::string killing_old_workers()

@@ -22,10 +22,10 @@ std::string not_ready_in_time(pid_t pid, std::chrono::milliseconds waited);
 std::string exec_failed(std::string_view argv0, std::string_view reason); ///< in the child
 std::string received_hup();
 std::string hup_coalesced();
-std::string autorestart(long interval, bool is_forced);
+std::string autorestart(std::chrono::seconds interval, bool is_forced);
 std::string worker_ready(pid_t pid, std::chrono::milliseconds after);
 std::string new_worker_running(std::string_view sig, const std::vector<pid_t>& old);
-std::string sleeping_before_kill(long seconds);
+std::string sleeping_before_kill(std::chrono::seconds delay);
 std::string killing_old_workers();
 std::string old_worker_died(pid_t pid, int raw_status);
 std::string worker_died_unexpectedly(pid_t pid, int raw_status);

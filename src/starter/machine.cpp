@@ -22,58 +22,36 @@ milliseconds since(clock::time_point from, clock::time_point now)
 
 } // namespace
 
-std::string_view to_string(state s) noexcept
-{
-    switch (s) {
-    case state::restarting:
-        return "restarting";
-    case state::running:
-        return "running";
-    case state::stopping:
-        return "stopping";
-    case state::stopped:
-        return "stopped";
-    }
-    return "?";
-}
-
 machine::machine(machine_settings settings, effects& fx)
     : settings_(std::move(settings))
     , fx_(fx)
 {}
 
+machine::machine(machine_settings settings, effects& fx, machine_state from)
+    : settings_(std::move(settings))
+    , fx_(fx)
+    , s_(std::move(from))
+{}
+
 std::optional<pid_t> machine::current_pid() const
 {
-    return current_ ? std::optional<pid_t>(current_->pid) : std::nullopt;
-}
-
-std::optional<unsigned long> machine::current_generation() const
-{
-    return current_ ? std::optional<unsigned long>(current_->generation) : std::nullopt;
+    return s_.current ? std::optional<pid_t>(s_.current->pid) : std::nullopt;
 }
 
 std::optional<pid_t> machine::candidate_pid() const
 {
-    return candidate_ ? std::optional<pid_t>(candidate_->pid) : std::nullopt;
-}
-
-std::vector<pid_t> machine::old_pids() const
-{
-    std::vector<pid_t> out;
-    for (const auto& [pid, r] : old_)
-        out.push_back(pid);
-    return out;
+    return s_.candidate ? std::optional<pid_t>(s_.candidate->pid) : std::nullopt;
 }
 
 bool machine::is_worker(pid_t pid) const
 {
-    return (current_ && current_->pid == pid) || (candidate_ && candidate_->pid == pid) ||
-           old_.contains(pid);
+    return (s_.current && s_.current->pid == pid) || (s_.candidate && s_.candidate->pid == pid) ||
+           s_.old.contains(pid);
 }
 
 void machine::transition(state to)
 {
-    state_ = to;
+    s_.phase = to;
 }
 
 milliseconds machine::pace() const
@@ -85,17 +63,16 @@ milliseconds machine::pace() const
 
 void machine::start(clock::time_point now)
 {
-    is_started_ = true;
-    last_restart_ = now;
+    s_.last_restart = now;
     begin_restart(restart_kind::initial, now);
 }
 
 void machine::begin_restart(restart_kind kind, clock::time_point now)
 {
-    kind_ = kind;
+    s_.kind = kind;
     transition(state::restarting);
-    if (kind == restart_kind::respawn && generation_ > 0 && now < last_spawn_at_ + pace()) {
-        next_spawn_at_ = last_spawn_at_ + pace(); // a crash loop keeps the pace
+    if (kind == restart_kind::respawn && s_.generation > 0 && now < s_.last_spawn_at + pace()) {
+        s_.next_spawn_at = s_.last_spawn_at + pace(); // a crash loop keeps the pace
         return;
     }
     spawn_candidate(now);
@@ -103,61 +80,62 @@ void machine::begin_restart(restart_kind kind, clock::time_point now)
 
 void machine::spawn_candidate(clock::time_point now)
 {
-    ++generation_; // per attempt, as Server::Starter counts
-    last_spawn_at_ = now;
-    const pid_t pid = fx_.spawn(generation_);
-    record_.started = restart_attempt{generation_, record_.hups, pid, {}};
+    ++s_.generation; // per attempt, as Server::Starter counts
+    s_.last_spawn_at = now;
+    const pid_t pid = fx_.spawn(s_.generation);
+    s_.record.started = restart_attempt{s_.generation, s_.record.hups, pid, {}};
     if (pid < 0) {
         fail(now, "fork failed");
         return;
     }
     fx_.log(log_line::starting_worker(pid));
-    candidate_ = worker{pid, generation_, now, record_.hups};
-    fx_.restart_recorded(record_);
+    s_.candidate = worker{pid, s_.generation, now, s_.record.hups};
+    fx_.restart_recorded(s_.record);
 }
 
 void machine::count_hup()
 {
-    ++record_.hups;
-    fx_.restart_recorded(record_);
+    ++s_.record.hups;
+    fx_.restart_recorded(s_.record);
 }
 
 void machine::succeed(clock::time_point now)
 {
-    const bool is_hup = kind_ == restart_kind::hup;
-    if (current_)
-        old_[current_->pid] = retired{current_->generation, {}, {}, false};
-    current_ = candidate_;
-    candidate_.reset();
-    failures_ = 0;
-    record_.ready = restart_attempt{current_->generation, current_->hups, current_->pid, {}};
-    fx_.restart_recorded(record_);
-    last_restart_ = now;
+    const bool is_hup = s_.kind == restart_kind::hup;
+    if (s_.current)
+        s_.old[s_.current->pid] = retired{s_.current->generation, {}, {}, false};
+    s_.current = s_.candidate;
+    s_.candidate.reset();
+    s_.failures = 0;
+    s_.record.ready =
+        restart_attempt{s_.current->generation, s_.current->hups, s_.current->pid, {}};
+    fx_.restart_recorded(s_.record);
+    s_.last_restart = now;
     transition(state::running);
 
     std::vector<pid_t> to_signal;
-    for (auto& [pid, r] : old_)
+    for (auto& [pid, r] : s_.old)
         if (!r.signal_at && !r.signalled_at)
             to_signal.push_back(pid);
     if (is_hup) {
-        fx_.log(log_line::new_worker_running(settings_.signal_on_hup_name, to_signal));
-        const long delay = settings_.kill_old_delay;
-        if (delay > 0)
+        fx_.log(log_line::new_worker_running(settings_.signal_on_hup.name, to_signal));
+        const auto delay = std::max(settings_.kill_old_delay, std::chrono::seconds(0));
+        if (delay > std::chrono::seconds(0))
             fx_.log(log_line::sleeping_before_kill(delay));
         for (pid_t pid : to_signal)
-            old_[pid].signal_at = now + std::chrono::seconds(std::max(0L, delay));
-        if (delay <= 0)
+            s_.old[pid].signal_at = now + delay;
+        if (delay == std::chrono::seconds(0))
             signal_due_old_workers(now, true);
     } else {
         // A respawn after an unexpected death has no old generation to retire.
         for (pid_t pid : to_signal)
-            old_[pid].signal_at = now;
+            s_.old[pid].signal_at = now;
         signal_due_old_workers(now, false);
     }
     publish_status();
     fx_.tell_systemd("READY=1");
-    if (is_hup_pending_) {
-        is_hup_pending_ = false;
+    if (s_.is_hup_pending) {
+        s_.is_hup_pending = false;
         fx_.log(log_line::received_hup());
         fx_.tell_systemd("RELOADING=1");
         begin_restart(restart_kind::hup, now);
@@ -166,32 +144,33 @@ void machine::succeed(clock::time_point now)
 
 void machine::fail(clock::time_point now, std::string why)
 {
-    record_.failed = candidate_ ? restart_attempt{candidate_->generation, candidate_->hups,
-                                                  candidate_->pid, std::move(why)}
-                                : restart_attempt{generation_, record_.hups, -1, std::move(why)};
-    fx_.restart_recorded(record_);
-    candidate_.reset();
-    ++failures_;
-    if (is_hup_pending_) { // an operator's new HUP: a fresh deploy, tried at once
-        is_hup_pending_ = false;
-        failures_ = 0;
+    s_.record.failed = s_.candidate
+                           ? restart_attempt{s_.candidate->generation, s_.candidate->hups,
+                                             s_.candidate->pid, std::move(why)}
+                           : restart_attempt{s_.generation, s_.record.hups, -1, std::move(why)};
+    fx_.restart_recorded(s_.record);
+    s_.candidate.reset();
+    ++s_.failures;
+    if (s_.is_hup_pending) { // an operator's new HUP: a fresh deploy, tried at once
+        s_.is_hup_pending = false;
+        s_.failures = 0;
         fx_.log(log_line::received_hup());
         spawn_candidate(now);
         return;
     }
     milliseconds delay = pace();
-    if (failures_ > rhythm_failures) {
-        const unsigned doublings = std::min(failures_ - rhythm_failures, 8u);
+    if (s_.failures > rhythm_failures) {
+        const unsigned doublings = std::min(s_.failures - rhythm_failures, 8u);
         delay = std::min(delay * (1L << doublings), max_backoff);
-        fx_.log(log_line::retrying_in(delay, failures_));
+        fx_.log(log_line::retrying_in(delay, s_.failures));
     }
-    next_spawn_at_ = std::max(now, last_spawn_at_ + delay);
+    s_.next_spawn_at = std::max(now, s_.last_spawn_at + delay);
 }
 
 void machine::signal_due_old_workers(clock::time_point now, bool is_announced)
 {
     std::vector<pid_t> due;
-    for (auto& [pid, r] : old_)
+    for (auto& [pid, r] : s_.old)
         if (r.signal_at && *r.signal_at <= now && !r.signalled_at)
             due.push_back(pid);
     if (!is_announced && due.empty())
@@ -199,9 +178,9 @@ void machine::signal_due_old_workers(clock::time_point now, bool is_announced)
     if (is_announced)
         fx_.log(log_line::killing_old_workers());
     for (pid_t pid : due) {
-        fx_.send_signal(pid, settings_.signal_on_hup);
-        old_[pid].signalled_at = now;
-        old_[pid].signal_at.reset();
+        fx_.send_signal(pid, settings_.signal_on_hup.number);
+        s_.old[pid].signalled_at = now;
+        s_.old[pid].signal_at.reset();
     }
 }
 
@@ -209,7 +188,7 @@ void machine::escalate(clock::time_point now)
 {
     if (!settings_.shutdown_timeout)
         return;
-    for (auto& [pid, r] : old_) {
+    for (auto& [pid, r] : s_.old) {
         if (r.signalled_at && !r.is_killed &&
             now >= *r.signalled_at + *settings_.shutdown_timeout) {
             fx_.log(log_line::killing_after_timeout(pid, since(*r.signalled_at, now)));
@@ -222,9 +201,9 @@ void machine::escalate(clock::time_point now)
 void machine::publish_status()
 {
     std::vector<std::pair<unsigned long, pid_t>> live;
-    if (current_)
-        live.emplace_back(current_->generation, current_->pid);
-    for (const auto& [pid, r] : old_)
+    if (s_.current)
+        live.emplace_back(s_.current->generation, s_.current->pid);
+    for (const auto& [pid, r] : s_.old)
         live.emplace_back(r.generation, pid);
     std::sort(live.begin(), live.end());
     fx_.status_changed(live);
@@ -232,7 +211,8 @@ void machine::publish_status()
 
 void machine::finish_if_empty()
 {
-    if (state_ == state::stopping && !current_ && !candidate_ && old_.empty() && doomed_.empty()) {
+    if (s_.phase == state::stopping && !s_.current && !s_.candidate && s_.old.empty() &&
+        s_.doomed.empty()) {
         transition(state::stopped);
         fx_.log(log_line::exiting());
     }
@@ -240,7 +220,7 @@ void machine::finish_if_empty()
 
 void machine::on_hup(clock::time_point now)
 {
-    switch (state_) {
+    switch (s_.phase) {
     case state::running:
         count_hup();
         fx_.log(log_line::received_hup());
@@ -249,13 +229,13 @@ void machine::on_hup(clock::time_point now)
         return;
     case state::restarting:
         count_hup();
-        if (!candidate_) { // waiting to retry a failed start: a new HUP tries at once
+        if (!s_.candidate) { // waiting to retry a failed start: a new HUP tries at once
             fx_.log(log_line::received_hup());
-            failures_ = 0;
-            kind_ = current_ ? restart_kind::hup : kind_;
+            s_.failures = 0;
+            s_.kind = s_.current ? restart_kind::hup : s_.kind;
             spawn_candidate(now);
-        } else if (!is_hup_pending_) {
-            is_hup_pending_ = true;
+        } else if (!s_.is_hup_pending) {
+            s_.is_hup_pending = true;
             fx_.log(log_line::hup_coalesced());
         }
         return;
@@ -267,30 +247,29 @@ void machine::on_hup(clock::time_point now)
     }
 }
 
-void machine::on_stop(std::string_view received, int sig, std::string_view sig_name,
-                      clock::time_point now)
+void machine::on_stop(std::string_view received, const named_signal& sent, clock::time_point now)
 {
-    if (state_ == state::stopping || state_ == state::stopped) {
+    if (s_.phase == state::stopping || s_.phase == state::stopped) {
         fx_.log(log_line::signal_ignored(received, "shutting down"));
         return;
     }
     std::vector<pid_t> all;
-    if (current_) {
-        old_[current_->pid] = retired{current_->generation, {}, {}, false};
-        current_.reset();
+    if (s_.current) {
+        s_.old[s_.current->pid] = retired{s_.current->generation, {}, {}, false};
+        s_.current.reset();
     }
-    if (candidate_) {
-        old_[candidate_->pid] = retired{candidate_->generation, {}, {}, false};
-        candidate_.reset();
+    if (s_.candidate) {
+        s_.old[s_.candidate->pid] = retired{s_.candidate->generation, {}, {}, false};
+        s_.candidate.reset();
     }
-    is_hup_pending_ = false;
+    s_.is_hup_pending = false;
     transition(state::stopping);
-    for (auto& [pid, r] : old_)
+    for (auto& [pid, r] : s_.old)
         all.push_back(pid);
     fx_.tell_systemd("STOPPING=1");
-    fx_.log(log_line::received_term(received, sig_name, all));
-    for (auto& [pid, r] : old_) {
-        fx_.send_signal(pid, sig);
+    fx_.log(log_line::received_term(received, sent.name, all));
+    for (auto& [pid, r] : s_.old) {
+        fx_.send_signal(pid, sent.number);
         r.signal_at.reset();
         r.signalled_at = now; // the shutdown timeout counts from here
         r.is_killed = false;
@@ -300,29 +279,29 @@ void machine::on_stop(std::string_view received, int sig, std::string_view sig_n
 
 void machine::on_child_exit(pid_t pid, int raw_status, clock::time_point now)
 {
-    if (doomed_.erase(pid) != 0) {
+    if (s_.doomed.erase(pid) != 0) {
         finish_if_empty();
         return;
     }
-    if (candidate_ && candidate_->pid == pid) {
+    if (s_.candidate && s_.candidate->pid == pid) {
         fx_.log(log_line::failed_to_start(pid, raw_status));
         fail(now, "exit status:" + std::to_string(raw_status));
         return;
     }
-    if (current_ && current_->pid == pid) {
+    if (s_.current && s_.current->pid == pid) {
         fx_.log(log_line::worker_died_unexpectedly(pid, raw_status));
-        current_.reset();
+        s_.current.reset();
         publish_status();
-        if (state_ == state::running)
+        if (s_.phase == state::running)
             begin_restart(restart_kind::respawn, now);
         // restarting: the candidate becomes the current generation when it is up
         return;
     }
-    const auto it = old_.find(pid);
-    if (it == old_.end())
+    const auto it = s_.old.find(pid);
+    if (it == s_.old.end())
         return; // not ours: a reparented orphan (start_server as PID 1), reaped quietly
-    old_.erase(it);
-    if (state_ == state::stopping) {
+    s_.old.erase(it);
+    if (s_.phase == state::stopping) {
         fx_.log(log_line::worker_died(pid, raw_status));
         publish_status();
         finish_if_empty();
@@ -334,79 +313,98 @@ void machine::on_child_exit(pid_t pid, int raw_status, clock::time_point now)
 
 void machine::on_ready(pid_t pid, clock::time_point now)
 {
-    if (state_ != state::restarting || !candidate_ || candidate_->pid != pid ||
+    if (s_.phase != state::restarting || !s_.candidate || s_.candidate->pid != pid ||
         settings_.ready_mode != readiness::notify)
         return;
-    fx_.log(log_line::worker_ready(pid, since(candidate_->spawned, now)));
+    fx_.log(log_line::worker_ready(pid, since(s_.candidate->spawned, now)));
     succeed(now);
+}
+
+std::vector<machine::deadline> machine::deadlines() const
+{
+    std::vector<deadline> out;
+    if (s_.phase == state::restarting) {
+        if (!s_.candidate)
+            out.push_back({timer::retry, s_.next_spawn_at});
+        else if (settings_.ready_mode == readiness::interval)
+            out.push_back({timer::candidate_up, s_.candidate->spawned + settings_.interval});
+        else if (settings_.ready_timeout)
+            out.push_back({timer::ready_timeout, s_.candidate->spawned + *settings_.ready_timeout});
+    }
+    // A coalesced HUP is a restart already asked for: no auto-restart on top of it.
+    if (s_.phase == state::running && settings_.is_auto_restart && !s_.is_hup_pending) {
+        const auto interval = settings_.auto_restart_interval;
+        if (s_.old.empty())
+            out.push_back({timer::auto_restart, s_.last_restart + interval});
+        out.push_back({timer::forced_auto_restart, s_.last_restart + 2 * interval});
+    }
+    for (const auto& [pid, r] : s_.old)
+        if (r.signal_at && !r.signalled_at)
+            out.push_back({timer::kill_old, *r.signal_at, pid});
+    if (settings_.shutdown_timeout)
+        for (const auto& [pid, r] : s_.old)
+            if (r.signalled_at && !r.is_killed)
+                out.push_back(
+                    {timer::shutdown_timeout, *r.signalled_at + *settings_.shutdown_timeout, pid});
+    return out;
+}
+
+void machine::act(const deadline& d, clock::time_point now)
+{
+    switch (d.what) {
+    case timer::candidate_up:
+        succeed(now);
+        return;
+    case timer::ready_timeout: {
+        const pid_t pid = s_.candidate->pid;
+        const auto waited = since(s_.candidate->spawned, now);
+        fx_.log(log_line::not_ready_in_time(pid, waited));
+        fx_.send_signal(pid, SIGKILL);
+        s_.doomed.insert(pid);
+        fail(now, "not ready after " + std::to_string(waited.count()) + " ms");
+        return;
+    }
+    case timer::retry:
+        spawn_candidate(now);
+        return;
+    case timer::auto_restart:
+    case timer::forced_auto_restart:
+        fx_.log(log_line::autorestart(settings_.auto_restart_interval,
+                                      d.what == timer::forced_auto_restart));
+        begin_restart(restart_kind::hup, now);
+        return;
+    case timer::kill_old:
+        signal_due_old_workers(now, true);
+        return;
+    case timer::shutdown_timeout:
+        escalate(now);
+        return;
+    }
 }
 
 void machine::on_tick(clock::time_point now)
 {
-    if (state_ == state::restarting) {
-        if (candidate_) {
-            if (settings_.ready_mode == readiness::interval) {
-                if (now >= candidate_->spawned + settings_.interval)
-                    succeed(now);
-            } else if (settings_.ready_timeout &&
-                       now >= candidate_->spawned + *settings_.ready_timeout) {
-                const pid_t pid = candidate_->pid;
-                fx_.log(log_line::not_ready_in_time(pid, since(candidate_->spawned, now)));
-                fx_.send_signal(pid, SIGKILL);
-                doomed_.insert(pid);
-                fail(now, "not ready after " +
-                              std::to_string(since(candidate_->spawned, now).count()) + " ms");
-            }
-        } else if (now >= next_spawn_at_) {
-            spawn_candidate(now);
-        }
+    // Each deadline due now, once, in order; an earlier one's action may cancel a later one
+    // (a succeeded candidate ends its own ready timeout, one KILL round covers every pid).
+    for (const auto& d : deadlines()) {
+        if (d.at > now)
+            continue;
+        const auto live = deadlines();
+        const auto same = [&d](const deadline& o) {
+            return o.what == d.what && o.at == d.at && o.pid == d.pid;
+        };
+        if (std::any_of(live.begin(), live.end(), same))
+            act(d, now);
     }
-    if (state_ == state::running && settings_.is_auto_restart && !is_hup_pending_) {
-        const auto interval = std::chrono::seconds(settings_.auto_restart_interval);
-        if (now >= last_restart_ + interval && old_.empty()) {
-            fx_.log(log_line::autorestart(settings_.auto_restart_interval, false));
-            begin_restart(restart_kind::hup, now);
-        } else if (now >= last_restart_ + 2 * interval) {
-            fx_.log(log_line::autorestart(settings_.auto_restart_interval, true));
-            begin_restart(restart_kind::hup, now);
-        }
-    }
-    const bool is_delay_over = std::any_of(old_.begin(), old_.end(), [now](const auto& o) {
-        return o.second.signal_at && *o.second.signal_at <= now && !o.second.signalled_at;
-    });
-    if (is_delay_over) // the end of --kill-old-delay
-        signal_due_old_workers(now, true);
-    escalate(now);
 }
 
 std::optional<clock::time_point> machine::next_deadline() const
 {
-    std::optional<clock::time_point> best;
-    const auto consider = [&best](clock::time_point t) {
-        if (!best || t < *best)
-            best = t;
-    };
-    if (state_ == state::restarting) {
-        if (candidate_) {
-            if (settings_.ready_mode == readiness::interval)
-                consider(candidate_->spawned + settings_.interval);
-            else if (settings_.ready_timeout)
-                consider(candidate_->spawned + *settings_.ready_timeout);
-        } else {
-            consider(next_spawn_at_);
-        }
-    }
-    if (state_ == state::running && settings_.is_auto_restart) {
-        const auto interval = std::chrono::seconds(settings_.auto_restart_interval);
-        consider(last_restart_ + (old_.empty() ? interval : 2 * interval));
-    }
-    for (const auto& [pid, r] : old_) {
-        if (r.signal_at)
-            consider(*r.signal_at);
-        if (r.signalled_at && !r.is_killed && settings_.shutdown_timeout)
-            consider(*r.signalled_at + *settings_.shutdown_timeout);
-    }
-    return best;
+    std::optional<clock::time_point> first;
+    for (const auto& d : deadlines())
+        if (!first || d.at < *first)
+            first = d.at;
+    return first;
 }
 
 } // namespace baton::starter

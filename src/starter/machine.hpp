@@ -5,19 +5,22 @@
 // as method calls carrying the time, effects go out through `effects`. The supervisor loop
 // (supervisor.cpp) feeds it real events; the unit tests feed it scripted ones.
 //
-//   state \ event | hup            | stop signal | candidate exit | candidate ready | tick
-//   (deadline)
-//   --------------+----------------+-------------+----------------+-----------------+-----------------
-//   restarting    | coalesce (or   | stopping    | failed start:  | running (notify)| interval:
-//   running
-//                 | retry at once) |             | pace, retry    |                 | timeout:
-//                 KILL, retry
-//   running       | restarting     | stopping    | -              | -               | auto-restart
-//   stopping      | ignored        | ignored     | reaped; empty → stopped | stopped       | - | -
-//   | -              | -               | -
+// clang-format off
+//  state      | HUP             | stop     | a worker exits    | READY=1  | a deadline passes
+//  -----------+-----------------+----------+-------------------+----------+--------------------
+//  restarting | coalesce (start | stopping | candidate: failed | running  | interval: running;
+//             | now if between  |          | start, paced      | (notify) | ready timeout: KILL,
+//             | tries)          |          | retry             |          | retry; retry is due
+//  running    | restarting      | stopping | current: respawn  | -        | auto-restart
+//  stopping   | ignored         | ignored  | reaped; none      | -        | -
+//             |                 |          | left: stopped     |          |
+//  In every state an old worker is reaped when it exits, signalled when its kill-old delay
+//  ends and sent KILL after --shutdown-timeout; machine::deadlines() lists every timer.
+// clang-format on
 
 #include "options.hpp"
 #include "restart_record.hpp"
+#include "signal_name.hpp"
 
 #include <sys/types.h>
 
@@ -34,7 +37,7 @@ namespace baton::starter {
 
 using clock = std::chrono::steady_clock;
 
-/// The supervisor's states (DESIGN.md §2).
+/// The supervisor's states (docs/design.md §2).
 enum class state {
     restarting, ///< a new generation is being started (the first one included)
     running,    ///< the current generation is up; old ones may still be draining
@@ -42,19 +45,52 @@ enum class state {
     stopped,    ///< every worker is gone: the supervisor exits
 };
 
-std::string_view to_string(state s) noexcept;
-
 /// What the machine needs to know; the runtime part may change on every event (envdir).
 struct machine_settings {
     readiness ready_mode = readiness::interval;
     std::chrono::milliseconds interval{1000};
     std::optional<std::chrono::milliseconds> ready_timeout;
     std::optional<std::chrono::milliseconds> shutdown_timeout;
-    int signal_on_hup = 15;
-    std::string signal_on_hup_name = "TERM";
-    long kill_old_delay = 0;          ///< seconds (KILL_OLD_DELAY, default 5 with auto-restart)
-    bool is_auto_restart = false;     ///< ENABLE_AUTO_RESTART
-    long auto_restart_interval = 360; ///< seconds
+    named_signal signal_on_hup;             ///< what old generations get
+    std::chrono::seconds kill_old_delay{0}; ///< KILL_OLD_DELAY (default 5 with auto-restart)
+    bool is_auto_restart = false;           ///< ENABLE_AUTO_RESTART
+    std::chrono::seconds auto_restart_interval{360};
+};
+
+/// Everything the machine knows besides its settings, in one value: what a re-executed
+/// start_server would carry across, and what a machine can be resumed from.
+struct machine_state {
+    /// A started generation.
+    struct worker {
+        pid_t pid = -1;
+        unsigned long generation = 0;
+        clock::time_point spawned;
+        unsigned long hups = 0; ///< HUPs counted when it was spawned
+    };
+
+    /// An old generation, retired when a newer one came up or at a stop.
+    struct retired {
+        unsigned long generation = 0;
+        std::optional<clock::time_point> signal_at;    ///< kill-old-delay pending
+        std::optional<clock::time_point> signalled_at; ///< signal sent at
+        bool is_killed = false;                        ///< SIGKILL sent
+    };
+
+    enum class restart_kind { initial, respawn, hup };
+
+    state phase = state::restarting;
+    restart_kind kind = restart_kind::initial; ///< what the restart under way is for
+    unsigned long generation = 0;              ///< the last generation number attempted
+    std::optional<worker> current;             ///< the generation serving
+    std::optional<worker> candidate;           ///< the generation starting
+    std::map<pid_t, retired> old;              ///< by pid
+    std::set<pid_t> doomed;                    ///< failed candidates sent SIGKILL, not reaped yet
+    clock::time_point next_spawn_at{};         ///< the next attempt, when none is under way
+    clock::time_point last_spawn_at{};
+    clock::time_point last_restart{}; ///< auto-restart counts from here
+    unsigned failures = 0;            ///< failed starts in a row
+    restart_record record;
+    bool is_hup_pending = false; ///< a HUP came during a start: one more restart follows
 };
 
 /// The machine's hands. Implementations must not call back into the machine.
@@ -78,15 +114,16 @@ public:
 class machine {
 public:
     machine(machine_settings settings, effects& fx);
+    /// Resume from `from` (another machine's `snapshot()`); no effect happens until an event.
+    machine(machine_settings settings, effects& fx, machine_state from);
 
     /// Replace the settings that the envdir may change at run time.
     void update_settings(const machine_settings& settings) { settings_ = settings; }
 
     void start(clock::time_point now);  ///< spawn the first generation
     void on_hup(clock::time_point now); ///< SIGHUP
-    /// A stop request: `received` is the signal's name, `sig`/`sig_name` what workers get.
-    void on_stop(std::string_view received, int sig, std::string_view sig_name,
-                 clock::time_point now);
+    /// A stop request: `received` is the signal's name, `sent` what workers get.
+    void on_stop(std::string_view received, const named_signal& sent, clock::time_point now);
     void on_child_exit(pid_t pid, int raw_status, clock::time_point now);
     void on_ready(pid_t pid, clock::time_point now); ///< READY=1 from `pid`
     void on_tick(clock::time_point now);             ///< a deadline may have passed
@@ -94,41 +131,48 @@ public:
     /// The earliest time `on_tick` has something to do; nullopt: nothing scheduled.
     std::optional<clock::time_point> next_deadline() const;
 
-    state current_state() const noexcept { return state_; }
+    state current_state() const noexcept { return s_.phase; }
 
-    unsigned long last_generation() const noexcept { return generation_; }
+    const machine_state& snapshot() const noexcept { return s_; }
 
     std::optional<pid_t> current_pid() const;
-    std::optional<unsigned long> current_generation() const;
     std::optional<pid_t> candidate_pid() const;
-    std::vector<pid_t> old_pids() const;
 
-    bool is_hup_pending() const noexcept { return is_hup_pending_; }
+    bool is_hup_pending() const noexcept { return s_.is_hup_pending; }
 
     /// What `--restart` clients read: HUPs counted, the latest started/ready/failed attempt.
-    const restart_record& record() const noexcept { return record_; }
+    const restart_record& record() const noexcept { return s_.record; }
 
-    unsigned consecutive_failures() const noexcept { return failures_; }
+    unsigned consecutive_failures() const noexcept { return s_.failures; }
 
     /// Is `pid` one of the workers (current, candidate, old)? Used to attribute READY=1.
     bool is_worker(pid_t pid) const;
 
 private:
-    struct worker {
-        pid_t pid = -1;
-        unsigned long generation = 0;
-        clock::time_point spawned;
-        unsigned long hups = 0; ///< HUPs counted when it was spawned
+    using worker = machine_state::worker;
+    using retired = machine_state::retired;
+    using restart_kind = machine_state::restart_kind;
+
+    /// What a deadline ends; `on_tick` acts on the due ones, `next_deadline` reports the first.
+    enum class timer {
+        candidate_up,        ///< interval readiness: the candidate counts as started
+        ready_timeout,       ///< notify readiness: the candidate never said READY=1
+        retry,               ///< the next attempt after a failed (or paced) start
+        auto_restart,        ///< ENABLE_AUTO_RESTART's interval, no old generation left
+        forced_auto_restart, ///< twice the interval, old generations or not
+        kill_old,            ///< an old worker's kill-old delay ended
+        shutdown_timeout,    ///< an old worker outlived --shutdown-timeout after its signal
     };
 
-    struct retired {
-        unsigned long generation = 0;
-        std::optional<clock::time_point> signal_at;    ///< kill-old-delay pending
-        std::optional<clock::time_point> signalled_at; ///< signal sent at
-        bool is_killed = false;                        ///< SIGKILL sent
+    struct deadline {
+        timer what;
+        clock::time_point at;
+        pid_t pid = -1; ///< the old worker, for kill_old and shutdown_timeout
     };
 
-    enum class restart_kind { initial, respawn, hup };
+    /// The one source of scheduled deadlines, in the order `on_tick` handles due ones.
+    std::vector<deadline> deadlines() const;
+    void act(const deadline& d, clock::time_point now);
 
     void transition(state to);
     void begin_restart(restart_kind kind, clock::time_point now);
@@ -144,20 +188,7 @@ private:
 
     machine_settings settings_;
     effects& fx_;
-    state state_ = state::restarting;
-    restart_kind kind_ = restart_kind::initial;
-    unsigned long generation_ = 0;
-    std::optional<worker> current_;
-    std::optional<worker> candidate_;
-    std::map<pid_t, retired> old_;
-    std::set<pid_t> doomed_; ///< failed candidates sent SIGKILL, not reaped yet
-    clock::time_point next_spawn_at_{};
-    clock::time_point last_spawn_at_{};
-    clock::time_point last_restart_{};
-    unsigned failures_ = 0;
-    restart_record record_;
-    bool is_hup_pending_ = false;
-    bool is_started_ = false;
+    machine_state s_;
 };
 
 } // namespace baton::starter

@@ -8,7 +8,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <functional>
+#include <type_traits>
 
 namespace baton::starter {
 
@@ -16,36 +16,112 @@ namespace {
 
 enum class arg_kind { none, string, integer };
 
+/// A value as a setter gets it: the option's name, the text, and its number for an
+/// `arg_kind::integer` option.
+struct option_arg {
+    std::string_view name;
+    std::string_view text;
+    long number = 0;
+};
+
+using option_setter = bool (*)(options& o, const option_arg& arg, options_error& err);
+
 struct option_spec {
     std::string_view name;
     arg_kind kind;
     bool is_perl; ///< a Server::Starter 0.35 option (wins an abbreviation tie, for drop-in use)
+    option_setter set; ///< stores the value; false with `err` filled when the value is invalid
 };
+
+// Stores the value in `Field`, in the field's own type (a flag is set by its presence).
+template <auto Field>
+bool store(options& o, const option_arg& arg, options_error&)
+{
+    auto& field = o.*Field;
+    using field_type = std::remove_cvref_t<decltype(field)>;
+    if constexpr (std::is_same_v<field_type, bool>)
+        field = true;
+    else if constexpr (std::is_same_v<field_type, std::vector<std::string>>)
+        field.emplace_back(arg.text);
+    else if constexpr (std::is_same_v<field_type, std::optional<std::string>>)
+        field = std::string(arg.text);
+    else if constexpr (std::is_same_v<field_type, std::optional<long>>)
+        field = arg.number;
+    else if constexpr (std::is_same_v<field_type, std::chrono::seconds> ||
+                       std::is_same_v<field_type, std::optional<std::chrono::seconds>>)
+        field = std::chrono::seconds(arg.number);
+    else
+        static_assert(std::is_same_v<field_type, bool>, "store<> has no rule for this field");
+    return true;
+}
+
+template <std::string options::*Field>
+bool store_signal(options& o, const option_arg& arg, options_error&)
+{
+    o.*Field = normalise_signal_name(arg.text);
+    return true;
+}
+
+// help wins over everything, version over the client modes, a client mode over running.
+template <mode Asked>
+bool ask(options& o, const option_arg&, options_error&)
+{
+    if (Asked == mode::help || o.what == mode::run ||
+        (Asked == mode::version && o.what != mode::help))
+        o.what = Asked;
+    return true;
+}
+
+bool store_readiness(options& o, const option_arg& arg, options_error& err)
+{
+    if (arg.text == "interval" || arg.text == "notify") {
+        o.ready_mode = arg.text == "notify" ? readiness::notify : readiness::interval;
+        return true;
+    }
+    err.message = "Value \"" + log_line::printable(arg.text) +
+                  "\" invalid for option readiness (interval or notify expected)";
+    return false;
+}
+
+template <std::optional<std::chrono::milliseconds> options::*Field>
+bool store_timeout(options& o, const option_arg& arg, options_error& err)
+{
+    const auto t = parse_seconds(arg.text);
+    if (!t) {
+        err.message = "Value \"" + log_line::printable(arg.text) + "\" invalid for option " +
+                      std::string(arg.name) + " (seconds expected)";
+        return false;
+    }
+    o.*Field = *t;
+    return true;
+}
+
+using opt = options; // the table's rows fit a line
 
 // The table Server::Starter's script hands Getopt::Long, then baton's additions.
 constexpr option_spec option_table[] = {
-    {"port", arg_kind::string, true},
-    {"path", arg_kind::string, true},
-    {"interval", arg_kind::integer, true},
-    {"log-file", arg_kind::string, true},
-    {"pid-file", arg_kind::string, true},
-    {"dir", arg_kind::string, true},
-    {"signal-on-hup", arg_kind::string, true},
-    {"signal-on-term", arg_kind::string, true},
-    {"backlog", arg_kind::integer, true},
-    {"envdir", arg_kind::string, true},
-    {"enable-auto-restart", arg_kind::none, true},
-    {"daemonize", arg_kind::none, true},
-    {"auto-restart-interval", arg_kind::integer, true},
-    {"kill-old-delay", arg_kind::integer, true},
-    {"status-file", arg_kind::string, true},
-    {"restart", arg_kind::none, true},
-    {"stop", arg_kind::none, true},
-    {"help", arg_kind::none, true},
-    {"version", arg_kind::none, true},
-    {"readiness", arg_kind::string, false},
-    {"ready-timeout", arg_kind::string, false},
-    {"shutdown-timeout", arg_kind::string, false},
+    {"port", arg_kind::string, true, store<&opt::ports>},
+    {"path", arg_kind::string, true, store<&opt::paths>},
+    {"interval", arg_kind::integer, true, store<&opt::interval>},
+    {"log-file", arg_kind::string, true, store<&opt::log_file>},
+    {"pid-file", arg_kind::string, true, store<&opt::pid_file>},
+    {"dir", arg_kind::string, true, store<&opt::dir>},
+    {"signal-on-hup", arg_kind::string, true, store_signal<&opt::signal_on_hup>},
+    {"signal-on-term", arg_kind::string, true, store_signal<&opt::signal_on_term>},
+    {"backlog", arg_kind::integer, true, store<&opt::backlog>},
+    {"envdir", arg_kind::string, true, store<&opt::envdir>},
+    {"enable-auto-restart", arg_kind::none, true, store<&opt::is_auto_restart>},
+    {"daemonize", arg_kind::none, true, store<&opt::is_daemonize>},
+    {"auto-restart-interval", arg_kind::integer, true, store<&opt::auto_restart_interval>},
+    {"kill-old-delay", arg_kind::integer, true, store<&opt::kill_old_delay>},
+    {"status-file", arg_kind::string, true, store<&opt::status_file>},
+    {"restart", arg_kind::none, true, ask<mode::restart>},
+    {"stop", arg_kind::none, true, ask<mode::stop>},
+    {"help", arg_kind::none, true, ask<mode::help>},
+    {"version", arg_kind::none, true, ask<mode::version>},
+    {"readiness", arg_kind::string, false, store_readiness},
+    {"ready-timeout", arg_kind::string, false, store_timeout<&opt::ready_timeout>},
+    {"shutdown-timeout", arg_kind::string, false, store_timeout<&opt::shutdown_timeout>},
 };
 
 std::string lower(std::string_view s)
@@ -108,78 +184,17 @@ std::optional<long> parse_integer(std::string_view text)
 
 bool apply(options& o, const option_spec& spec, std::string_view value, options_error& err)
 {
-    const std::string_view n = spec.name;
+    option_arg arg{spec.name, value};
     if (spec.kind == arg_kind::integer) {
         const auto v = parse_integer(value);
         if (!v) {
             err.message = "Value \"" + log_line::printable(value) + "\" invalid for option " +
-                          std::string(n) + " (number expected)";
+                          std::string(spec.name) + " (number expected)";
             return false;
         }
-        if (n == "interval")
-            o.interval = *v;
-        else if (n == "backlog")
-            o.backlog = *v;
-        else if (n == "auto-restart-interval")
-            o.auto_restart_interval = *v;
-        else if (n == "kill-old-delay")
-            o.kill_old_delay = *v;
-        return true;
+        arg.number = *v;
     }
-    if (spec.kind == arg_kind::none) {
-        if (n == "enable-auto-restart")
-            o.is_auto_restart = true;
-        else if (n == "daemonize")
-            o.is_daemonize = true;
-        else if (n == "restart")
-            o.what = o.what == mode::run ? mode::restart : o.what;
-        else if (n == "stop")
-            o.what = o.what == mode::run ? mode::stop : o.what;
-        else if (n == "help")
-            o.what = mode::help;
-        else if (n == "version")
-            o.what = o.what == mode::help ? mode::help : mode::version;
-        return true;
-    }
-    std::string v(value);
-    if (n == "port")
-        o.ports.push_back(v);
-    else if (n == "path")
-        o.paths.push_back(v);
-    else if (n == "log-file")
-        o.log_file = v;
-    else if (n == "pid-file")
-        o.pid_file = v;
-    else if (n == "dir")
-        o.dir = v;
-    else if (n == "signal-on-hup")
-        o.signal_on_hup = normalise_signal_name(v);
-    else if (n == "signal-on-term")
-        o.signal_on_term = normalise_signal_name(v);
-    else if (n == "envdir")
-        o.envdir = v;
-    else if (n == "status-file")
-        o.status_file = v;
-    else if (n == "readiness") {
-        if (v == "interval")
-            o.ready_mode = readiness::interval;
-        else if (v == "notify")
-            o.ready_mode = readiness::notify;
-        else {
-            err.message = "Value \"" + log_line::printable(v) +
-                          "\" invalid for option readiness (interval or notify expected)";
-            return false;
-        }
-    } else if (n == "ready-timeout" || n == "shutdown-timeout") {
-        const auto t = parse_seconds(v);
-        if (!t) {
-            err.message = "Value \"" + log_line::printable(v) + "\" invalid for option " +
-                          std::string(n) + " (seconds expected)";
-            return false;
-        }
-        (n == "ready-timeout" ? o.ready_timeout : o.shutdown_timeout) = *t;
-    }
-    return true;
+    return spec.set(o, arg, err);
 }
 
 } // namespace
@@ -240,7 +255,10 @@ std::optional<options> parse_options(const std::vector<std::string>& args, optio
         if (eq != std::string_view::npos) {
             value = body.substr(eq + 1);
         } else if (i + 1 < args.size()) {
-            value = args[++i]; // Getopt::Long takes the next word, whatever it looks like
+            value = args[++i];           // Getopt::Long takes the next word, whatever it looks like
+            if (value.starts_with("--")) // most likely a forgotten value, so say what happened
+                o.warnings.push_back("start_server: warning: --" + std::string(spec->name) +
+                                     " takes \"" + log_line::printable(value) + "\" as its value");
         } else {
             err.message = "Option " + std::string(spec->name) + " requires an argument";
             return std::nullopt;
@@ -274,8 +292,8 @@ std::optional<options> parse_options(const std::vector<std::string>& args, optio
         err.message = "server program not specified";
         return std::nullopt;
     }
-    if (o.interval < 0) {
-        err.message = "Value \"" + std::to_string(o.interval) +
+    if (o.interval < std::chrono::seconds(0)) {
+        err.message = "Value \"" + std::to_string(o.interval.count()) +
                       "\" invalid for option interval (a non-negative number expected)";
         return std::nullopt;
     }

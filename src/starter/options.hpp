@@ -26,25 +26,28 @@ enum class mode { run, restart, stop, help, version };
 /// some of them depending on the environment, as in Server::Starter).
 struct options {
     mode what = mode::run;
-    std::vector<std::string> ports;             ///< `--port`, in command-line order
-    std::vector<std::string> paths;             ///< `--path`, in command-line order
-    std::optional<std::string> dir;             ///< `--dir`
-    long interval = 1;                          ///< `--interval` (seconds)
-    std::string signal_on_hup = "TERM";         ///< normalised: upper case, no `SIG` prefix
-    std::string signal_on_term = "TERM";        ///< normalised
-    std::optional<std::string> pid_file;        ///< `--pid-file`
-    std::optional<std::string> status_file;     ///< `--status-file`
-    std::optional<std::string> envdir;          ///< `--envdir`
-    std::optional<std::string> log_file;        ///< `--log-file` (a file, or `| command`)
-    bool is_daemonize = false;                  ///< `--daemonize`
-    bool is_auto_restart = false;               ///< `--enable-auto-restart`
-    std::optional<long> auto_restart_interval;  ///< `--auto-restart-interval` (seconds)
-    std::optional<long> kill_old_delay;         ///< `--kill-old-delay` (seconds)
-    std::optional<long> backlog;                ///< `--backlog`
-    readiness ready_mode = readiness::interval; ///< `--readiness`
+    std::vector<std::string> ports;         ///< `--port`, in command-line order
+    std::vector<std::string> paths;         ///< `--path`, in command-line order
+    std::optional<std::string> dir;         ///< `--dir`
+    std::chrono::seconds interval{1};       ///< `--interval`
+    std::string signal_on_hup = "TERM";     ///< normalised: upper case, no `SIG` prefix
+    std::string signal_on_term = "TERM";    ///< normalised
+    std::optional<std::string> pid_file;    ///< `--pid-file`
+    std::optional<std::string> status_file; ///< `--status-file`
+    std::optional<std::string> envdir;      ///< `--envdir`
+    std::optional<std::string> log_file;    ///< `--log-file` (a file, or `| command`)
+    bool is_daemonize = false;              ///< `--daemonize`
+    bool is_auto_restart = false;           ///< `--enable-auto-restart`
+    std::optional<std::chrono::seconds> auto_restart_interval; ///< `--auto-restart-interval`
+    std::optional<std::chrono::seconds> kill_old_delay;        ///< `--kill-old-delay`
+    std::optional<long> backlog;                               ///< `--backlog`
+    readiness ready_mode = readiness::interval;                ///< `--readiness`
     std::optional<std::chrono::milliseconds> ready_timeout;    ///< `--ready-timeout` (seconds)
     std::optional<std::chrono::milliseconds> shutdown_timeout; ///< `--shutdown-timeout`
     std::vector<std::string> command;                          ///< the server program and its args
+    /// Lines for stderr about what was accepted as written but looks like a mistake (a value
+    /// taken from the next word that starts with `--`).
+    std::vector<std::string> warnings;
 };
 
 /// A parse failure: one line, as Getopt::Long or Server::Starter words it.

@@ -14,7 +14,7 @@ namespace baton::starter {
 
 pid_file::pid_file(pid_file&& other) noexcept
     : path_(std::move(other.path_))
-    , fd_(std::exchange(other.fd_, -1))
+    , fd_(std::move(other.fd_))
 {}
 
 pid_file& pid_file::operator=(pid_file&& other) noexcept
@@ -22,7 +22,7 @@ pid_file& pid_file::operator=(pid_file&& other) noexcept
     if (this != &other) {
         release();
         path_ = std::move(other.path_);
-        fd_ = std::exchange(other.fd_, -1);
+        fd_ = std::move(other.fd_);
     }
     return *this;
 }
@@ -37,19 +37,18 @@ bool pid_file::acquire(const std::string& path, setup_error& err)
     struct stat st {};
 
     const bool existed = ::stat(path.c_str(), &st) == 0;
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    detail::unique_fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) {
         err = {errc::pid_file_failed, "failed to open file:" + path + ": " + std::strerror(errno)};
         return false;
     }
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
         const int e = errno;
         char buf[32] = {};
-        const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+        const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
         std::string other = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
         if (const auto nl = other.find('\n'); nl != std::string::npos)
             other.resize(nl);
-        ::close(fd);
         if (e == EWOULDBLOCK)
             err = {errc::pid_file_locked, "pid file " + path +
                                               " is locked by another start_server" +
@@ -59,11 +58,11 @@ bool pid_file::acquire(const std::string& path, setup_error& err)
         return false;
     }
     path_ = path;
-    fd_ = fd;
+    fd_ = std::move(fd);
     if (!rewrite(err)) {
         if (!existed)
             ::unlink(path.c_str());
-        ::close(std::exchange(fd_, -1));
+        fd_.reset();
         return false;
     }
     return true;
@@ -72,8 +71,8 @@ bool pid_file::acquire(const std::string& path, setup_error& err)
 bool pid_file::rewrite(setup_error& err)
 {
     const std::string text = std::to_string(::getpid()) + "\n";
-    if (::ftruncate(fd_, 0) != 0 ||
-        ::pwrite(fd_, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
+    if (::ftruncate(fd_.get(), 0) != 0 ||
+        ::pwrite(fd_.get(), text.data(), text.size(), 0) != static_cast<ssize_t>(text.size())) {
         err = {errc::pid_file_failed,
                "failed to write file:" + path_ + ": " + std::strerror(errno)};
         return false;
@@ -83,10 +82,10 @@ bool pid_file::rewrite(setup_error& err)
 
 void pid_file::release() noexcept
 {
-    if (fd_ < 0)
+    if (!fd_)
         return;
     ::unlink(path_.c_str()); // before the lock goes: a waiting --stop then sees no file
-    ::close(std::exchange(fd_, -1));
+    fd_.reset();
 }
 
 } // namespace baton::starter

@@ -5,6 +5,7 @@
 // descriptor, unlinked before the lock is released (so `--stop`, which waits on the lock,
 // is pid-reuse safe, and a second instance is refused instead of clobbering it).
 
+#include "common/unique_fd.hpp"
 #include "error.hpp"
 
 #include <string>
@@ -31,11 +32,11 @@ public:
     /// Unlink the file, then close (and so unlock) it. Idempotent.
     void release() noexcept;
 
-    bool is_held() const noexcept { return fd_ >= 0; }
+    bool is_held() const noexcept { return fd_.is_open(); }
 
 private:
     std::string path_;
-    int fd_ = -1;
+    detail::unique_fd fd_;
 };
 
 } // namespace baton::starter

@@ -8,12 +8,12 @@ namespace baton::starter {
 
 namespace {
 
-struct named_signal {
+struct signal_entry {
     std::string_view name;
     int number;
 };
 
-constexpr named_signal signal_table[] = {
+constexpr signal_entry signal_table[] = {
     {"HUP", SIGHUP},       {"INT", SIGINT},     {"QUIT", SIGQUIT}, {"ILL", SIGILL},
     {"TRAP", SIGTRAP},     {"ABRT", SIGABRT},   {"IOT", SIGIOT},   {"BUS", SIGBUS},
     {"FPE", SIGFPE},       {"KILL", SIGKILL},   {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},
@@ -27,24 +27,24 @@ constexpr named_signal signal_table[] = {
 
 } // namespace
 
-std::optional<int> signal_number(std::string_view name)
+std::optional<named_signal> parse_signal(std::string_view name)
 {
     for (const auto& s : signal_table)
         if (s.name == name)
-            return s.number;
+            return named_signal{s.number, std::string(name)};
     int n = 0;
     const auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), n);
     if (!name.empty() && ec == std::errc{} && ptr == name.data() + name.size() && n > 0 && n < NSIG)
-        return n;
+        return named_signal{n, std::string(name)};
     return std::nullopt;
 }
 
-std::string_view signal_name(int sig) noexcept
+named_signal signal_of(int number)
 {
     for (const auto& s : signal_table)
-        if (s.number == sig)
-            return s.name;
-    return "SIG?";
+        if (s.number == number)
+            return {number, std::string(s.name)};
+    return {number, "SIG?"};
 }
 
 } // namespace baton::starter

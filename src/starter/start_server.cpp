@@ -23,6 +23,8 @@ int start_server_main(int argc, char** argv)
         log_line::write(err.message);
         return exit_usage;
     }
+    for (const auto& line : opts->warnings)
+        log_line::write(line);
     switch (opts->what) {
     case mode::help:
         std::fwrite(help_text().data(), 1, help_text().size(), stdout);

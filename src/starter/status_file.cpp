@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "status_file.hpp"
 
+#include "common/unique_fd.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -41,23 +43,24 @@ std::vector<unsigned long> parse_status_generations(std::string_view text)
 std::error_code write_status_file(const std::string& path, std::string_view text)
 {
     const std::string tmp = path + "." + std::to_string(::getpid());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return {errno, std::generic_category()};
-    std::size_t off = 0;
-    while (off < text.size()) {
-        const ssize_t w = ::write(fd, text.data() + off, text.size() - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0) {
-            const std::error_code ec(errno, std::generic_category());
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            return ec;
+    {
+        const detail::unique_fd fd(
+            ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd)
+            return {errno, std::generic_category()};
+        std::size_t off = 0;
+        while (off < text.size()) {
+            const ssize_t w = ::write(fd.get(), text.data() + off, text.size() - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0) {
+                const std::error_code ec(errno, std::generic_category());
+                ::unlink(tmp.c_str());
+                return ec;
+            }
+            off += static_cast<std::size_t>(w);
         }
-        off += static_cast<std::size_t>(w);
     }
-    ::close(fd);
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         const std::error_code ec(errno, std::generic_category());
         ::unlink(tmp.c_str());

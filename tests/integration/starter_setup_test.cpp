@@ -365,6 +365,21 @@ TEST_F(StarterSetup, PidFileHoldsThePidWhileRunningAndIsRemovedAtExit)
     EXPECT_FALSE(exists(pid));
 }
 
+TEST_F(StarterSetup, ValueThatLooksLikeAnOptionIsTakenAsWrittenWithAWarning)
+{
+    // Getopt::Long's meaning: --status-file's value is the next word, so no pid file is made.
+    const std::string pid = (dir / "pid").string();
+    const std::string sock = (dir / "s.sock").string();
+    child_process s(cmd({"--path=" + sock, "--status-file", "--pid-file=" + pid}));
+    ASSERT_TRUE(s.wait_for_output("starting new worker")) << s.output();
+    EXPECT_TRUE(s.has_output("start_server: warning: --status-file takes \"--pid-file=" + pid +
+                             "\" as its value\n"))
+        << s.output();
+    EXPECT_FALSE(exists(pid));
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
 TEST_F(StarterSetup, QuitUsr1AndUsr2NeverOrphanWorkers)
 {
     child_process s(cmd({}));

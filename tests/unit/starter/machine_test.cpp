@@ -235,7 +235,7 @@ TEST_F(Supervisor, NeverReadyWorkerIsKilledAtTheReadyTimeoutAndTheOldKeepsServin
 
 TEST_F(Supervisor, KillOldDelayPostponesTheSignal)
 {
-    settings.kill_old_delay = 3;
+    settings.kill_old_delay = 3s;
     auto m = make();
     bring_up(m);
     m.on_hup(t0 + 5s);
@@ -266,7 +266,7 @@ TEST_F(Supervisor, StopSignalsEveryWorkerAndStopsWhenAllAreReaped)
     auto m = make();
     bring_up(m);
     m.on_hup(t0 + 5s); // candidate 101 in flight
-    m.on_stop("TERM", SIGUSR1, "USR1", t0 + 5s + 1ms);
+    m.on_stop("TERM", {SIGUSR1, "USR1"}, t0 + 5s + 1ms);
     EXPECT_EQ(m.current_state(), state::stopping);
     EXPECT_TRUE(fx.logged("received TERM, sending USR1 to all workers:100,101"));
     EXPECT_TRUE(fx.signalled(100, SIGUSR1));
@@ -298,7 +298,7 @@ TEST_F(Supervisor, CurrentWorkerDeathRespawnsIt)
 TEST_F(Supervisor, AutoRestartTriggersAfterTheInterval)
 {
     settings.is_auto_restart = true;
-    settings.auto_restart_interval = 10;
+    settings.auto_restart_interval = 10s;
     auto m = make();
     bring_up(m); // last restart at t0 + 1s
     EXPECT_EQ(m.next_deadline(), t0 + 11s);
@@ -322,7 +322,7 @@ TEST_F(Supervisor, StopWithNoWorkerStopsAtOnce)
     fx.is_fork_failing = true;
     auto m = make();
     m.start(t0);
-    m.on_stop("INT", SIGTERM, "TERM", t0 + 1ms);
+    m.on_stop("INT", {SIGTERM, "TERM"}, t0 + 1ms);
     EXPECT_EQ(m.current_state(), state::stopped);
     EXPECT_TRUE(fx.logged("received INT, sending TERM to all workers:none"));
 }
@@ -364,3 +364,66 @@ TEST_F(Supervisor, RestartRecordCountsACoalescedHupForTheAttemptAfterIt)
 }
 
 } // namespace
+
+// on_tick and next_deadline read one list of deadlines: what one reports, the other acts on.
+TEST_F(Supervisor, PendingHupLeavesTheCandidatesIntervalAsTheNextDeadline)
+{
+    settings.is_auto_restart = true;
+    settings.auto_restart_interval = 10s;
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_hup(t0 + 5s + 1ms);
+    ASSERT_TRUE(m.is_hup_pending());
+    EXPECT_EQ(m.next_deadline(), t0 + 6s); // 101's interval; no auto-restart beside a HUP
+    m.on_tick(t0 + 6s - 1ms);
+    EXPECT_EQ(m.candidate_pid(), 101);
+    m.on_tick(t0 + 6s); // 101 up; the coalesced HUP starts 102 at once
+    EXPECT_EQ(m.current_pid(), 101);
+    EXPECT_EQ(m.candidate_pid(), 102);
+    EXPECT_FALSE(m.is_hup_pending());
+    EXPECT_FALSE(fx.logged("autorestart"));
+}
+
+TEST_F(Supervisor, EveryDeadlineItReportsIsOneATickActsOnAndNothingIsDueBefore)
+{
+    settings.is_auto_restart = true;
+    settings.auto_restart_interval = 10s;
+    settings.kill_old_delay = 2s;
+    settings.shutdown_timeout = 3s;
+    auto m = make();
+    m.start(t0);
+    const auto effects_seen = [this] {
+        return fx.lines.size() + fx.signals.size() + fx.generations.size() + fx.systemd.size();
+    };
+    for (int step = 0; step < 12; ++step) { // up, autorestart, kill-old, KILL, forced, ...
+        const auto at = m.next_deadline();
+        ASSERT_TRUE(at) << "step " << step;
+        const auto before = effects_seen();
+        m.on_tick(*at - 1ms);
+        EXPECT_EQ(effects_seen(), before) << "step " << step;
+        m.on_tick(*at);
+        EXPECT_GT(effects_seen(), before) << "step " << step;
+    }
+    EXPECT_TRUE(fx.logged("autorestart triggered (interval=10)"));
+    EXPECT_TRUE(fx.logged("autorestart triggered (forced, interval=10)"));
+    EXPECT_TRUE(fx.signalled(100, SIGKILL));
+}
+
+TEST_F(Supervisor, MachineResumedFromASnapshotCarriesOnWhereTheOtherStopped)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s);
+    m.on_hup(t0 + 5s + 1ms); // coalesced: carried across too
+    recording_effects after;
+    machine resumed(settings, after, m.snapshot());
+    EXPECT_TRUE(after.lines.empty()); // resuming does nothing by itself
+    EXPECT_EQ(resumed.current_state(), state::restarting);
+    EXPECT_EQ(resumed.next_deadline(), m.next_deadline());
+    after.next_pid = 102;
+    resumed.on_tick(t0 + 6s); // 101 up, 100 retired, the pending HUP starts generation 3
+    EXPECT_EQ(resumed.current_pid(), 101);
+    EXPECT_TRUE(after.signalled(100, SIGTERM));
+    EXPECT_EQ(after.generations, std::vector<unsigned long>{3});
+}

@@ -10,6 +10,7 @@ using baton::starter::options;
 using baton::starter::options_error;
 using baton::starter::parse_options;
 using baton::starter::readiness;
+using namespace std::chrono_literals;
 
 options parse_ok(const std::vector<std::string>& args)
 {
@@ -30,7 +31,7 @@ TEST(StarterOptions, AcceptsEqualsAndSeparateValues)
 {
     const auto o = parse_ok({"--port=80", "--port", "127.0.0.1:81", "--interval", "3", "x"});
     EXPECT_EQ(o.ports, (std::vector<std::string>{"80", "127.0.0.1:81"}));
-    EXPECT_EQ(o.interval, 3);
+    EXPECT_EQ(o.interval, 3s);
     EXPECT_EQ(o.command, std::vector<std::string>{"x"});
 }
 
@@ -38,13 +39,13 @@ TEST(StarterOptions, AcceptsSingleDash)
 {
     const auto o = parse_ok({"-port=80", "-interval", "2", "x"});
     EXPECT_EQ(o.ports, std::vector<std::string>{"80"});
-    EXPECT_EQ(o.interval, 2);
+    EXPECT_EQ(o.interval, 2s);
 }
 
 TEST(StarterOptions, AcceptsUniquePrefixCaseInsensitively)
 {
     const auto o = parse_ok({"--int=2", "--po", "8080", "--PID-F=/p", "--env", "/e", "x"});
-    EXPECT_EQ(o.interval, 2);
+    EXPECT_EQ(o.interval, 2s);
     EXPECT_EQ(o.ports, std::vector<std::string>{"8080"});
     EXPECT_EQ(o.pid_file, "/p");
     EXPECT_EQ(o.envdir, "/e");
@@ -77,7 +78,7 @@ TEST(StarterOptions, MandatoryValueTakesTheNextWordWhateverItLooksLike)
 {
     const auto o = parse_ok({"--port", "--interval=3", "x"});
     EXPECT_EQ(o.ports, std::vector<std::string>{"--interval=3"});
-    EXPECT_EQ(o.interval, 1);
+    EXPECT_EQ(o.interval, 1s);
 }
 
 TEST(StarterOptions, IntegerOptionRejectsNonNumbersWithGetoptWording)
@@ -160,3 +161,26 @@ TEST(StarterOptions, SingleDashAloneIsAProgramArgument)
 }
 
 } // namespace
+
+TEST(StarterOptions, WarnsWhenTheNextWordTakenAsAValueStartsWithTwoDashes)
+{
+    const auto o = parse_ok({"--status-file", "--pid-file", "x", "prog"});
+    EXPECT_EQ(o.status_file, "--pid-file"); // Getopt::Long's meaning is kept
+    EXPECT_FALSE(o.pid_file);
+    EXPECT_EQ(o.command, (std::vector<std::string>{"x", "prog"}));
+    EXPECT_EQ(o.warnings,
+              std::vector<std::string>{
+                  "start_server: warning: --status-file takes \"--pid-file\" as its value"});
+}
+
+TEST(StarterOptions, DoesNotWarnAboutAValueWrittenAfterAnEqualsSign)
+{
+    EXPECT_TRUE(parse_ok({"--status-file=--odd", "--port", "80", "prog"}).warnings.empty());
+}
+
+TEST(StarterOptions, KeepsDurationsAsChronoTypes)
+{
+    const auto o = parse_ok({"--kill-old-delay=3", "--auto-restart-interval=20", "prog"});
+    EXPECT_EQ(o.kill_old_delay, 3s);
+    EXPECT_EQ(o.auto_restart_interval, 20s);
+}
