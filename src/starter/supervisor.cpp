@@ -129,15 +129,7 @@ public:
     {
         if (systemd_address_.empty())
             return;
-        std::string msg(state);
-        if (state == "RELOADING=1") { // systemd's Type=notify-reload wants the time with it
-            timespec ts{};
-            ::clock_gettime(CLOCK_MONOTONIC, &ts);
-            const long long usec =
-                static_cast<long long>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-            msg += "\nMONOTONIC_USEC=" + std::to_string(usec);
-        }
-        starter::tell_systemd(systemd_address_, msg);
+        starter::tell_systemd(systemd_address_, state); // RELOADING=1 gets MONOTONIC_USEC
     }
 
 private:
