@@ -85,8 +85,11 @@ int run_stop(const options& opts)
                         std::strerror(errno));
         return exit_client;
     }
-    const milliseconds limit = opts.shutdown_timeout ? *opts.shutdown_timeout + milliseconds(30'000)
-                                                     : milliseconds(120'000);
+    // The server's drain delay (when this command line repeats it) comes before the drain.
+    const milliseconds limit =
+        opts.drain_delay.value_or(milliseconds(0)) +
+        (opts.shutdown_timeout ? *opts.shutdown_timeout + milliseconds(30'000)
+                               : milliseconds(120'000));
     const auto deadline = steady::now() + limit;
     while (steady::now() < deadline) {
         if (pf.is_released())

@@ -34,6 +34,8 @@ Options (Getopt::Long rules: --opt=v or --opt v, one dash is enough, unique pref
                               --interval (default), or READY=1 on NOTIFY_SOCKET
   --ready-timeout=SECONDS     a new generation not ready by then is a failed start
   --shutdown-timeout=SECONDS  SIGKILL workers still alive this long after their signal
+  --drain-delay=SECONDS       on a stop, report not ready (--health) and keep serving
+                              this long before the workers get their signal (default 0)
   --restart                   restart the running start_server and wait for it
                               (needs --pid-file and --status-file)
   --stop                      stop the running start_server and wait for it
@@ -42,7 +44,7 @@ Options (Getopt::Long rules: --opt=v or --opt v, one dash is enough, unique pref
   --version                   print the version
 
 Signals: HUP restarts; TERM stops (workers get --signal-on-term); INT and QUIT stop
-(workers get TERM); USR1 and USR2 are ignored.
+(workers get TERM); a second stop signal ends a --drain-delay; USR1 and USR2 are ignored.
 )";
 }
 

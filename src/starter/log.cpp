@@ -154,6 +154,17 @@ std::string received_term(std::string_view received, std::string_view sent,
            " to all workers:" + pid_list(workers);
 }
 
+std::string draining_before_stop(std::string_view received, std::chrono::milliseconds delay)
+{
+    return "received " + std::string(received) + ", draining for " + n(delay.count()) +
+           " ms before stopping workers";
+}
+
+std::string drain_delay_cut(std::string_view received)
+{
+    return "received " + std::string(received) + " during the drain delay, stopping workers now";
+}
+
 std::string worker_died(pid_t pid, int raw_status)
 {
     return "worker " + n(pid) + " died, status:" + n(raw_status);

@@ -32,6 +32,10 @@ std::string worker_died_unexpectedly(pid_t pid, int raw_status);
 std::string retrying_in(std::chrono::milliseconds delay, unsigned failures);
 std::string received_term(std::string_view received, std::string_view sent,
                           const std::vector<pid_t>& workers);
+/// A stop with --drain-delay: readiness is off, the workers serve on for `delay`.
+std::string draining_before_stop(std::string_view received, std::chrono::milliseconds delay);
+/// A second stop signal during the drain delay ends it.
+std::string drain_delay_cut(std::string_view received);
 std::string worker_died(pid_t pid, int raw_status);
 std::string killing_after_timeout(pid_t pid, std::chrono::milliseconds waited);
 std::string signal_ignored(std::string_view name, std::string_view why);

@@ -43,6 +43,15 @@ std::optional<pid_t> machine::candidate_pid() const
     return s_.candidate ? std::optional<pid_t>(s_.candidate->pid) : std::nullopt;
 }
 
+service_status machine::service() const noexcept
+{
+    if (s_.stop || s_.phase == state::stopping || s_.phase == state::stopped)
+        return {serving::stopping, 0};
+    if (s_.current)
+        return {serving::ready, s_.current->generation};
+    return {s_.record.ready ? serving::no_worker : serving::starting, 0};
+}
+
 bool machine::is_worker(pid_t pid) const
 {
     return (s_.current && s_.current->pid == pid) || (s_.candidate && s_.candidate->pid == pid) ||
@@ -133,6 +142,8 @@ void machine::succeed(clock::time_point now)
         signal_due_old_workers(now, false);
     }
     publish_status();
+    if (s_.stop)
+        return; // a drain delay runs: systemd was told STOPPING=1, and no HUP is pending
     fx_.tell_systemd("READY=1");
     if (s_.is_hup_pending) {
         s_.is_hup_pending = false;
@@ -220,6 +231,10 @@ void machine::finish_if_empty()
 
 void machine::on_hup(clock::time_point now)
 {
+    if (s_.stop) {
+        fx_.log(log_line::signal_ignored("HUP", "shutting down"));
+        return;
+    }
     switch (s_.phase) {
     case state::running:
         count_hup();
@@ -253,6 +268,27 @@ void machine::on_stop(std::string_view received, const named_signal& sent, clock
         fx_.log(log_line::signal_ignored(received, "shutting down"));
         return;
     }
+    if (s_.stop) { // an operator who insists: the delay ends now
+        fx_.log(log_line::drain_delay_cut(received));
+        stop_workers(received, sent, now);
+        return;
+    }
+    if (settings_.drain_delay > milliseconds(0)) {
+        s_.stop =
+            machine_state::stop_request{std::string(received), sent, now + settings_.drain_delay};
+        s_.is_hup_pending = false;
+        fx_.tell_systemd("STOPPING=1\nSTATUS=draining");
+        fx_.log(log_line::draining_before_stop(received, settings_.drain_delay));
+        return;
+    }
+    stop_workers(received, sent, now);
+}
+
+void machine::stop_workers(std::string_view received, const named_signal& sent,
+                           clock::time_point now)
+{
+    const bool is_told = s_.stop.has_value(); // STOPPING=1 went out when the delay began
+    s_.stop.reset();
     std::vector<pid_t> all;
     if (s_.current) {
         s_.old[s_.current->pid] = retired{s_.current->generation, {}, {}, false};
@@ -266,7 +302,8 @@ void machine::on_stop(std::string_view received, const named_signal& sent, clock
     transition(state::stopping);
     for (auto& [pid, r] : s_.old)
         all.push_back(pid);
-    fx_.tell_systemd("STOPPING=1");
+    if (!is_told)
+        fx_.tell_systemd("STOPPING=1");
     fx_.log(log_line::received_term(received, sent.name, all));
     for (auto& [pid, r] : s_.old) {
         fx_.send_signal(pid, sent.number);
@@ -331,8 +368,11 @@ std::vector<machine::deadline> machine::deadlines() const
         else if (settings_.ready_timeout)
             out.push_back({timer::ready_timeout, s_.candidate->spawned + *settings_.ready_timeout});
     }
-    // A coalesced HUP is a restart already asked for: no auto-restart on top of it.
-    if (s_.phase == state::running && settings_.is_auto_restart && !s_.is_hup_pending) {
+    if (s_.stop)
+        out.push_back({timer::drain_end, s_.stop->until});
+    // A coalesced HUP is a restart already asked for: no auto-restart on top of it, nor
+    // during a drain delay.
+    if (s_.phase == state::running && settings_.is_auto_restart && !s_.is_hup_pending && !s_.stop) {
         const auto interval = settings_.auto_restart_interval;
         if (s_.old.empty())
             out.push_back({timer::auto_restart, s_.last_restart + interval});
@@ -379,6 +419,11 @@ void machine::act(const deadline& d, clock::time_point now)
     case timer::shutdown_timeout:
         escalate(now);
         return;
+    case timer::drain_end: {
+        const auto request = *s_.stop; // stop_workers clears it
+        stop_workers(request.received, request.sent, now);
+        return;
+    }
     }
 }
 

@@ -14,6 +14,8 @@
 //  running    | restarting      | stopping | current: respawn  | -        | auto-restart
 //  stopping   | ignored         | ignored  | reaped; none      | -        | -
 //             |                 |          | left: stopped     |          |
+//  With --drain-delay a stop first waits in its state (restarting or running) with
+//  readiness off and HUPs ignored; the delay's end, or a second stop, goes to stopping.
 //  In every state an old worker is reaped when it exits, signalled when its kill-old delay
 //  ends and sent KILL after --shutdown-timeout; machine::deadlines() lists every timer.
 // clang-format on
@@ -55,6 +57,22 @@ struct machine_settings {
     std::chrono::seconds kill_old_delay{0}; ///< KILL_OLD_DELAY (default 5 with auto-restart)
     bool is_auto_restart = false;           ///< ENABLE_AUTO_RESTART
     std::chrono::seconds auto_restart_interval{360};
+    /// `--drain-delay`: between a stop signal and the workers' signal, readiness is off and
+    /// the workers serve on, so a load balancer stops sending before the listeners close.
+    std::chrono::milliseconds drain_delay{0};
+};
+
+/// What the host offers a load balancer (start_server's `/readyz`).
+enum class serving {
+    starting,  ///< no generation has been ready yet
+    ready,     ///< a generation serves and no stop was asked for
+    no_worker, ///< the serving generation died and none has replaced it yet
+    stopping,  ///< a stop was asked for (the drain delay included)
+};
+
+struct service_status {
+    serving what = serving::starting;
+    unsigned long generation = 0; ///< the serving generation, when `what` is ready
 };
 
 /// Everything the machine knows besides its settings, in one value: what a re-executed
@@ -91,6 +109,16 @@ struct machine_state {
     unsigned failures = 0;            ///< failed starts in a row
     restart_record record;
     bool is_hup_pending = false; ///< a HUP came during a start: one more restart follows
+
+    /// A stop signal that arrived with --drain-delay: carried out at `until` (or at once
+    /// when another stop signal comes first).
+    struct stop_request {
+        std::string received; ///< the signal's name, for the log
+        named_signal sent;    ///< what the workers get
+        clock::time_point until;
+    };
+
+    std::optional<stop_request> stop;
 };
 
 /// The machine's hands. Implementations must not call back into the machine.
@@ -133,6 +161,10 @@ public:
 
     state current_state() const noexcept { return s_.phase; }
 
+    /// Readiness as a load balancer should see it: never off during a restart, a failed
+    /// deploy (the old generation still serves) or a HUP storm; off from a stop's first moment.
+    service_status service() const noexcept;
+
     const machine_state& snapshot() const noexcept { return s_; }
 
     std::optional<pid_t> current_pid() const;
@@ -162,6 +194,7 @@ private:
         forced_auto_restart, ///< twice the interval, old generations or not
         kill_old,            ///< an old worker's kill-old delay ended
         shutdown_timeout,    ///< an old worker outlived --shutdown-timeout after its signal
+        drain_end,           ///< the drain delay of a stop ended: the workers get their signal
     };
 
     struct deadline {
@@ -184,6 +217,7 @@ private:
     void escalate(clock::time_point now);
     void publish_status();
     void finish_if_empty();
+    void stop_workers(std::string_view received, const named_signal& sent, clock::time_point now);
     std::chrono::milliseconds pace() const;
 
     machine_settings settings_;

@@ -122,6 +122,7 @@ constexpr option_spec option_table[] = {
     {"readiness", arg_kind::string, false, store_readiness},
     {"ready-timeout", arg_kind::string, false, store_timeout<&opt::ready_timeout>},
     {"shutdown-timeout", arg_kind::string, false, store_timeout<&opt::shutdown_timeout>},
+    {"drain-delay", arg_kind::string, false, store_timeout<&opt::drain_delay>},
 };
 
 std::string lower(std::string_view s)

@@ -49,6 +49,7 @@ machine_settings settings_from(const options& opts, const named_signal& on_hup, 
     s.ready_timeout = opts.ready_timeout;
     s.shutdown_timeout = opts.shutdown_timeout;
     s.signal_on_hup = on_hup;
+    s.drain_delay = opts.drain_delay.value_or(std::chrono::milliseconds(0));
     s.is_auto_restart = env_true(env, "ENABLE_AUTO_RESTART");
     s.kill_old_delay = env.contains("KILL_OLD_DELAY")
                            ? seconds(env_number(env, "KILL_OLD_DELAY", 0))

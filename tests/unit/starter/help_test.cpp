@@ -50,6 +50,7 @@ TEST(StarterHelp, DocumentsEveryOption)
                              "--readiness",
                              "--ready-timeout",
                              "--shutdown-timeout",
+                             "--drain-delay",
                              "--restart",
                              "--stop",
                              "--help",

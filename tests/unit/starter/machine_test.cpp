@@ -410,6 +410,125 @@ TEST_F(Supervisor, EveryDeadlineItReportsIsOneATickActsOnAndNothingIsDueBefore)
     EXPECT_TRUE(fx.signalled(100, SIGKILL));
 }
 
+TEST_F(Supervisor, ReadinessIsStartingUntilTheFirstGenerationIsUpThenReady)
+{
+    auto m = make();
+    m.start(t0);
+    EXPECT_EQ(m.service().what, serving::starting);
+    m.on_tick(t0 + settings.interval);
+    EXPECT_EQ(m.service().what, serving::ready);
+    EXPECT_EQ(m.service().generation, 1U);
+}
+
+TEST_F(Supervisor, ReadinessStaysOnThroughRestartsFailedDeploysAndHupStorms)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s); // a restart: the old generation serves until the new one is up
+    EXPECT_EQ(m.service().what, serving::ready);
+    EXPECT_EQ(m.service().generation, 1U);
+    for (int i = 0; i < 10; ++i)
+        m.on_hup(t0 + 5s + std::chrono::milliseconds(i)); // coalesced
+    EXPECT_EQ(m.service().what, serving::ready);
+    m.on_child_exit(101, 1 << 8, t0 + 5500ms); // the deploy failed
+    EXPECT_EQ(m.service().what, serving::ready);
+    EXPECT_EQ(m.service().generation, 1U);
+    m.on_tick(t0 + 7s);
+    m.on_tick(t0 + 8s);
+    EXPECT_EQ(m.service().what, serving::ready);
+}
+
+TEST_F(Supervisor, ReadinessIsOffWhileNoWorkerIsAlive)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_child_exit(100, 9, t0 + 5s);
+    EXPECT_EQ(m.service().what, serving::no_worker);
+    m.on_tick(t0 + 7s); // the respawn, paced
+    m.on_tick(t0 + 8s);
+    EXPECT_EQ(m.service().what, serving::ready);
+}
+
+TEST_F(Supervisor, StopWithoutDrainDelaySignalsTheWorkersAtOnce)
+{
+    auto m = make();
+    bring_up(m);
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 5s);
+    EXPECT_EQ(m.current_state(), state::stopping);
+    EXPECT_EQ(m.service().what, serving::stopping);
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+}
+
+TEST_F(Supervisor, DrainDelayTurnsReadinessOffAndSignalsTheWorkersOnlyWhenItEnds)
+{
+    settings.drain_delay = 2s;
+    auto m = make();
+    bring_up(m);
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 5s);
+    EXPECT_EQ(m.service().what, serving::stopping);
+    EXPECT_EQ(m.current_state(), state::running); // the workers serve on
+    EXPECT_TRUE(fx.logged("received TERM, draining for 2000 ms before stopping workers"));
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    EXPECT_EQ(fx.systemd.back(), "STOPPING=1\nSTATUS=draining");
+    EXPECT_EQ(m.next_deadline(), t0 + 7s);
+    m.on_tick(t0 + 7s - 1ms);
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    m.on_tick(t0 + 7s);
+    EXPECT_EQ(m.current_state(), state::stopping);
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+    EXPECT_TRUE(fx.logged("received TERM, sending TERM to all workers:100"));
+    EXPECT_EQ(std::count(fx.systemd.begin(), fx.systemd.end(), "STOPPING=1"), 0);
+    m.on_child_exit(100, 0, t0 + 7100ms);
+    EXPECT_EQ(m.current_state(), state::stopped);
+}
+
+TEST_F(Supervisor, SecondStopSignalEndsTheDrainDelayAtOnce)
+{
+    settings.drain_delay = 30s;
+    auto m = make();
+    bring_up(m);
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 5s);
+    m.on_stop("INT", signal_of(SIGTERM), t0 + 6s);
+    EXPECT_TRUE(fx.logged("received INT during the drain delay, stopping workers now"));
+    EXPECT_TRUE(fx.logged("received INT, sending TERM to all workers:100"));
+    EXPECT_EQ(m.current_state(), state::stopping);
+    EXPECT_TRUE(fx.signalled(100, SIGTERM));
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 6500ms); // a third: ignored as ever
+    EXPECT_TRUE(fx.logged("received TERM, ignored (shutting down)"));
+}
+
+TEST_F(Supervisor, HupDuringTheDrainDelayIsIgnoredAndNoAutoRestartHappens)
+{
+    settings.drain_delay = 10s;
+    settings.is_auto_restart = true;
+    settings.auto_restart_interval = 1s;
+    auto m = make();
+    bring_up(m);
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 1500ms);
+    m.on_hup(t0 + 2s);
+    EXPECT_TRUE(fx.logged("received HUP, ignored (shutting down)"));
+    EXPECT_FALSE(m.candidate_pid());
+    m.on_tick(t0 + 5s); // past the auto-restart interval
+    EXPECT_FALSE(m.candidate_pid());
+    EXPECT_EQ(fx.generations.size(), 1U);
+}
+
+TEST_F(Supervisor, RestartUnderWayWhenTheDrainDelayBeginsCompletesWithoutReadyAndStopsBoth)
+{
+    settings.drain_delay = 3s;
+    auto m = make();
+    bring_up(m);
+    m.on_hup(t0 + 5s); // candidate 101
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 5200ms);
+    m.on_tick(t0 + 6s); // 101 is up: it serves, 100 retires, but systemd hears no READY=1
+    EXPECT_EQ(m.current_pid(), 101);
+    EXPECT_EQ(fx.systemd.back(), "STOPPING=1\nSTATUS=draining");
+    EXPECT_EQ(m.service().what, serving::stopping);
+    m.on_tick(t0 + 8200ms);
+    EXPECT_EQ(m.current_state(), state::stopping);
+    EXPECT_TRUE(fx.signalled(101, SIGTERM));
+}
+
 TEST_F(Supervisor, MachineResumedFromASnapshotCarriesOnWhereTheOtherStopped)
 {
     auto m = make();
