@@ -204,7 +204,7 @@ accepted accept_queued(detail::server_state& st, loop& home, loop_ring& ring, Ac
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
         if (!st.claim_connection()) {
-            st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
+            st.counters.connections_rejected.fetch_add(1, std::memory_order_relaxed);
             st.report(errc::too_many_connections, "accept");
             refuse(fd);
             continue;
@@ -570,16 +570,7 @@ void server::close() noexcept
 
 server_stats server::stats() const noexcept
 {
-    const auto& c = impl_->state->counters;
-    server_stats s;
-    s.requests_served = c.requests_served.load(std::memory_order_relaxed);
-    s.connections_closed_by_drain = c.closed_by_drain.load(std::memory_order_relaxed);
-    s.requests_served_in_grace = c.served_in_grace.load(std::memory_order_relaxed);
-    s.connections_force_closed = c.force_closed.load(std::memory_order_relaxed);
-    s.connections_rejected = c.rejected.load(std::memory_order_relaxed);
-    s.requests_rejected = c.bad_requests.load(std::memory_order_relaxed);
-    s.open_connections = impl_->state->live_connections();
-    return s;
+    return impl_->state->stats();
 }
 
 } // namespace baton::http
