@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -229,6 +230,51 @@ TEST(HttpServer, RefusesSocketThatIsNotAListener)
     boost::system::error_code ec;
     s.add_listener(datagram.get(), ec);
     EXPECT_EQ(ec, baton::http::errc::unsupported_listener);
+}
+
+TEST(HttpServer, RefusesAPipeAndAnUnlistenedSocketAndLeavesThemToTheCaller)
+{
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    int pipe_fds[2] = {-1, -1};
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    const unique_fd read_end(pipe_fds[0]);
+    const unique_fd write_end(pipe_fds[1]);
+    const unique_fd unlistened(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    for (int fd : {read_end.get(), unlistened.get()}) {
+        boost::system::error_code ec;
+        s.add_listener(fd, ec);
+        EXPECT_EQ(ec, baton::http::errc::unsupported_listener) << "descriptor " << fd;
+        EXPECT_EQ(::fcntl(fd, F_GETFD), FD_CLOEXEC) << "still open, still the caller's";
+    }
+    EXPECT_THROW(s.start(), boost::system::system_error) << "no listener was added";
+}
+
+TEST(HttpServer, ListenTakesANumericAddressAndReportsAPortInUse)
+{
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    EXPECT_THROW(s.listen("localhost", 0), boost::system::system_error) << "numeric only";
+    const tcp_listener taken = listen_tcp();
+    try {
+        s.listen("127.0.0.1", taken.port);
+        ADD_FAILURE() << "bound a port another socket listens on";
+    } catch (const boost::system::system_error& e) {
+        EXPECT_EQ(e.code(), boost::system::errc::address_in_use) << e.what();
+    }
+    s.listen("::1", 0);
+    s.listen("127.0.0.1", 0);
+    const auto ports = s.local_ports();
+    ASSERT_EQ(ports.size(), 2U);
+    s.start();
+    for (auto [family, port] : {std::pair{ip_family::v6, ports[0]}, {ip_family::v4, ports[1]}}) {
+        auto r =
+            exchange(connect_tcp(family, port), make_get_request("/", "Connection: close\r\n"));
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.status, 200);
+    }
 }
 
 } // namespace
