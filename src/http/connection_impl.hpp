@@ -335,7 +335,7 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
             co_return ec;
     }
     if (timed_out && w == watch::drain)
-        st_.counters.closed_by_drain.fetch_add(1, std::memory_order_relaxed);
+        st_.counters.connections_closed_by_drain.fetch_add(1, std::memory_order_relaxed);
     if (ec == boost::asio::error::eof || !timed_out) {
         traits::close(stream_); // the client closed (or the stream failed): nothing to linger for
         co_return ec;
@@ -489,7 +489,7 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
         co_return false;
     st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
     if (is_in_grace)
-        st_.counters.served_in_grace.fetch_add(1, std::memory_order_relaxed);
+        st_.counters.requests_served_in_grace.fetch_add(1, std::memory_order_relaxed);
     co_return rs.is_keep_alive;
 }
 
@@ -563,7 +563,7 @@ boost::asio::awaitable<void> connection<Stream>::reject(const boost::system::err
         traits::close(stream_); // the client went away mid-request: nobody to answer
         co_return;
     }
-    st_.counters.bad_requests.fetch_add(1, std::memory_order_relaxed);
+    st_.counters.requests_rejected.fetch_add(1, std::memory_order_relaxed);
     st_.report(ec, "request rejected");
     co_await answer_and_close(status_for(ec));
 }
@@ -650,7 +650,7 @@ void connection<Stream>::force_close()
         return;
     is_forced_ = true;
     if (st_.is_draining())
-        st_.counters.force_closed.fetch_add(1, std::memory_order_relaxed);
+        st_.counters.connections_force_closed.fetch_add(1, std::memory_order_relaxed);
     disarm();
     traits::close(stream_);
 }

@@ -1,24 +1,18 @@
 // SPDX-License-Identifier: MIT
-#include "connection.hpp"
+#include "acceptor.hpp"
+#include "common/unique_fd.hpp"
 #include "server_state.hpp"
-#include "socket_traits.hpp"
 
 #include <baton/http/server.hpp>
 #include <baton/listener.hpp>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -27,293 +21,76 @@
 #include <list>
 #include <mutex>
 #include <new>
-#include <optional>
+#include <string>
 #include <thread>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
 namespace baton::http {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
-using unix_stream = asio::local::stream_protocol;
 using error_code = boost::system::error_code;
+using detail::event_loop;
 
 namespace {
 
-/// One event loop: a thread, its io_context, its connections; the first one also holds the
-/// process's copy of each listener and accepts for all of them.
-struct loop {
-    detail::registry conns; // declared first: destroyed after the io_context's handlers
-    /// One thread runs it, and every socket and timer of this loop is used on that thread
-    /// only (other threads post to it): the reactor's per-descriptor locks are not needed.
-    asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
-    std::list<tcp::acceptor> acceptors;
-    std::list<unix_stream::acceptor> unix_acceptors;
-
-    /// Close the listeners this loop holds (close(2), never shutdown(2)).
-    void close_acceptors() noexcept
-    {
-        error_code ignored;
-        for (auto& a : acceptors)
-            a.close(ignored);
-        for (auto& a : unix_acceptors)
-            a.close(ignored);
-    }
-
-    std::thread thread;
-};
-
-struct listener_fd {
-    int fd = -1;
-    int family = AF_INET;
-    std::uint16_t port = 0;
-};
-
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
-
-bool is_resource_error(const error_code& ec) noexcept
+/// A listener module's error as Asio's kind: errno values keep the system category.
+error_code to_boost(const std::error_code& ec) noexcept
 {
-    return ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
-           ec == asio::error::no_memory || ec.value() == ENFILE;
+    if (ec.category() == std::system_category())
+        return {ec.value(), boost::system::system_category()};
+    if (ec.category() == std::generic_category())
+        return {ec.value(), boost::system::generic_category()};
+    return ec;
 }
 
-/// Beyond max_connections: a 503 and a close, so descriptors are never exhausted.
-void refuse(int fd) noexcept
+/// The listening stream socket `fd` as the server serves it, or unsupported_listener.
+detail::listener_socket check_listener(int fd, error_code& ec) noexcept
 {
-    static constexpr std::string_view response = "HTTP/1.1 503 Service Unavailable\r\n"
-                                                 "Content-Length: 0\r\nConnection: close\r\n\r\n";
-    // tiny: fits the socket buffer or fails; the descriptor is non-blocking
-    (void)::send(fd, response.data(), response.size(), MSG_NOSIGNAL);
-    ::shutdown(fd, SHUT_WR);
-    // The request already here (always, with defer_accept) is read and dropped, bounded:
-    // unread bytes would turn close() into a reset that can destroy the 503 at the client.
-    char sink[4096];
-    for (int i = 0; i < 16 && ::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; ++i) {
+    detail::listener_socket out;
+    baton::listener::error err;
+    baton::listener::socket_info info;
+    try {
+        info = baton::listener::probe_socket(fd, err);
+    } catch (const std::bad_alloc&) {
+        ec = boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
+        return out;
     }
-    ::close(fd);
-}
-
-void report_out_of_memory(const detail::server_state& st, std::string_view what = "accept") noexcept
-{
-    st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory), what);
-}
-
-/** An accepted descriptor on its way to the loop that serves it: its connection slot is
-    claimed; if no connection takes it (the loop was stopped first), it is closed and the
-    slot given back. */
-class handover {
-public:
-    handover(detail::server_state& st, int fd) noexcept
-        : st_(&st)
-        , fd_(fd)
-    {}
-
-    handover(handover&& o) noexcept
-        : st_(o.st_)
-        , fd_(std::exchange(o.fd_, -1))
-    {}
-
-    handover& operator=(handover&&) = delete;
-
-    ~handover()
-    {
-        if (fd_ >= 0) {
-            ::close(fd_);
-            st_->release_connection();
-        }
-    }
-
-    /// Serve it on the calling loop `l` (which must be the one running).
-    template <class Protocol>
-    void start(loop& l, const Protocol& protocol) noexcept
-    {
-        using socket_type = typename Protocol::socket;
-        socket_type sock(l.ioc);
-        error_code ec;
-        sock.assign(protocol, fd_, ec);
-        if (ec)
-            return; // the destructor closes it and gives the slot back
-        fd_ = -1;   // the socket owns it now
-        using conn = detail::connection<socket_type>;
-        std::shared_ptr<conn> c;
-        try {
-            c = std::make_shared<conn>(*st_, std::move(sock), &l.conns);
-        } catch (const std::bad_alloc&) {
-            st_->release_connection(); // no connection took the slot; the socket closes
-            report_out_of_memory(*st_);
-            return;
-        }
-        try {
-            conn::start(std::move(c));
-        } catch (const std::bad_alloc&) {
-            report_out_of_memory(*st_); // the connection is gone and gave its slot back
-        }
-    }
-
-private:
-    detail::server_state* st_;
-    int fd_;
-};
-
-/// The loops of a process, taken in turn by the one that accepts.
-struct loop_ring {
-    std::vector<loop*> loops;
-    std::size_t next = 0;
-
-    loop& take() noexcept
-    {
-        auto& l = *loops[next];
-        next = (next + 1) % loops.size();
-        return l;
-    }
-};
-
-/// Accepts taken in one go before the accepting loop serves its own connections again.
-constexpr int accept_batch = 64;
-
-enum class accepted { all, batch, back_off };
-
-/** Accept what the kernel queued on `a` (accept4: non-blocking, close-on-exec), at most
-    accept_batch, and hand each descriptor to the next loop in turn (`home` is the calling
-    loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`: more
-    may be queued, `back_off`: out of descriptors or memory. */
-template <class Acceptor, class Protocol>
-accepted accept_queued(detail::server_state& st, loop& home, loop_ring& ring, Acceptor& a,
-                       const Protocol& protocol) noexcept
-{
-    for (int taken = 0; taken < accept_batch; ++taken) {
-        if (!a.is_open())
-            return accepted::all;
-        int fd = ::accept4(a.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            const int e = errno;
-            if (e == EINTR || e == ECONNABORTED || e == EPROTO)
-                continue;
-            if (e == EAGAIN || e == EWOULDBLOCK)
-                return accepted::all;
-            error_code ec(e, boost::system::system_category());
-            st.report(ec, "accept");
-            // anything else: the next wait reports what is still queued (asio re-arms it)
-            return is_resource_error(ec) ? accepted::back_off : accepted::all;
-        }
-        if constexpr (std::is_same_v<typename Protocol::socket, tcp::socket>) {
-            int one = 1;
-            ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        if (!st.claim_connection()) {
-            st.counters.rejected.fetch_add(1, std::memory_order_relaxed);
-            st.report(errc::too_many_connections, "accept");
-            refuse(fd);
-            continue;
-        }
-        handover h(st, fd);
-        loop& target = ring.take();
-        if (&target == &home) {
-            h.start(target, protocol);
-            continue;
-        }
-        try {
-            asio::post(target.ioc, [&target, protocol, h = std::move(h)]() mutable {
-                h.start(target, protocol);
-            });
-        } catch (const std::bad_alloc&) {
-            report_out_of_memory(st); // the handover closes the descriptor, frees the slot
-        }
-    }
-    return accepted::batch;
-}
-
-/** The accept loop of one listener, on the first loop only: one process wakes one thread
-    per new connection (a listener in every loop's epoll set woke them all, and all but one
-    found nothing: a herd that doubled while two generations overlapped). It waits until the
-    listener is readable, then accepts in batches (accept_queued), letting the loop's own
-    connections run between batches. Ends when the listener is closed; an exception (out of
-    memory) is reported and the loop goes on after a pause, so the process never silently
-    stops accepting on a listener it still holds. */
-template <class Acceptor, class Protocol>
-asio::awaitable<void> accept_loop(detail::server_state& st, loop& home, loop_ring& ring,
-                                  Acceptor& a, Protocol protocol)
-{
-    for (;;) {
-        bool is_pausing = false;
-        try {
-            auto [wait_ec] = co_await a.async_wait(Acceptor::wait_read, tuple_awaitable);
-            if (!a.is_open() || wait_ec == asio::error::operation_aborted)
-                co_return;
-            if (wait_ec) {
-                st.report(wait_ec, "accept");
-                is_pausing = true;
-            }
-            for (auto r = accepted::batch; !is_pausing && r == accepted::batch;) {
-                r = accept_queued(st, home, ring, a, protocol);
-                if (r == accepted::batch)
-                    co_await asio::post(a.get_executor(), asio::use_awaitable);
-                is_pausing = r == accepted::back_off;
-            }
-        } catch (const boost::system::system_error& e) {
-            st.report(e.code(), "accept");
-            is_pausing = true;
-        } catch (const std::exception& e) {
-            report_out_of_memory(st, e.what());
-            is_pausing = true;
-        }
-        if (is_pausing && a.is_open()) { // back off instead of spinning
-            asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
-            co_await t.async_wait(tuple_awaitable);
-        }
-    }
-}
-
-listener_fd probe_listener(int fd, error_code& ec) noexcept
-{
-    listener_fd out;
-    out.fd = fd;
-    sockaddr_storage ss{};
-    socklen_t len = sizeof ss;
-    int type = 0;
-    socklen_t type_len = sizeof type;
-    int listening = 0;
-    socklen_t listening_len = sizeof listening;
-    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 ||
-        ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 ||
-        ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &listening_len) != 0 ||
-        type != SOCK_STREAM || listening == 0) {
+    const bool is_supported_family =
+        info.family == AF_INET || info.family == AF_INET6 || info.family == AF_UNIX;
+    if (err || info.type != baton::listener::socket_type::stream || !info.is_listening ||
+        !is_supported_family) {
         ec = errc::unsupported_listener;
         return out;
     }
-    out.family = ss.ss_family;
-    if (ss.ss_family == AF_INET) {
-        out.port = ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-        out.port = ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
-    } else if (ss.ss_family != AF_UNIX) {
-        ec = errc::unsupported_listener;
-    }
+    out.family = info.family;
+    out.port = info.port;
     return out;
+}
+
+/// TCP_DEFER_ACCEPT for header_timeout (whole seconds, 1 s to an hour).
+void set_defer_accept(const detail::server_state& st, int fd) noexcept
+{
+    auto s = std::chrono::ceil<std::chrono::seconds>(st.opts.header_timeout).count();
+    int secs = static_cast<int>(std::clamp<std::chrono::seconds::rep>(s, 1, 3600));
+    // an optimisation only: a listener that refuses it is reported and served as it is
+    if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0)
+        st.report(error_code(errno, boost::system::system_category()),
+                  "setting TCP_DEFER_ACCEPT on a listener");
 }
 
 } // namespace
 
 struct server::impl {
-    std::unique_ptr<detail::server_state> state; // outlives the loops
-    std::vector<listener_fd> listeners;
+    std::unique_ptr<detail::server_state> state;    // outlives the loops
+    std::vector<detail::listener_socket> listeners; // each closed unless start() took it
     std::vector<std::function<void()>> on_shutdown;
-    std::list<loop> loops;
-    loop_ring ring; // used by the first loop only, once started
+    std::list<event_loop> loops;
+    detail::loop_ring ring; // used by the first loop only, once started
     std::mutex m;
     std::mutex join_m;
     bool is_started = false;
     bool is_released = false;
-
-    ~impl()
-    {
-        for (auto& l : listeners)
-            if (l.fd >= 0 && !is_started)
-                ::close(l.fd); // never handed to an acceptor
-    }
 
     /// Let the loops return once their work is done.
     void release_loops()
@@ -368,19 +145,19 @@ void server::add_listener(int fd, error_code& ec) noexcept
         ec = errc::not_started;
         return;
     }
-    auto l = probe_listener(fd, ec);
+    auto l = check_listener(fd, ec);
     if (ec)
         return;
-    const auto& st = *impl_->state;
-    if (st.opts.defer_accept && (l.family == AF_INET || l.family == AF_INET6)) {
-        auto s = std::chrono::ceil<std::chrono::seconds>(st.opts.header_timeout).count();
-        int secs = static_cast<int>(std::clamp<std::chrono::seconds::rep>(s, 1, 3600));
-        // an optimisation only: a listener that refuses it is reported and served as it is
-        if (::setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs) != 0)
-            st.report(error_code(errno, boost::system::system_category()),
-                      "setting TCP_DEFER_ACCEPT on a listener");
+    if (impl_->state->opts.defer_accept && l.family != AF_UNIX)
+        set_defer_accept(*impl_->state, fd);
+    try {
+        impl_->listeners.reserve(impl_->listeners.size() + 1);
+    } catch (const std::bad_alloc&) {
+        ec = boost::system::errc::make_error_code(boost::system::errc::not_enough_memory);
+        return;
     }
-    impl_->listeners.push_back(l);
+    l.fd.reset(fd); // the server's from now on
+    impl_->listeners.push_back(std::move(l));
 }
 
 void server::add_listener(int fd)
@@ -394,29 +171,24 @@ void server::add_listener(int fd)
 void server::listen(std::string_view host, std::uint16_t port)
 {
     error_code ec;
-    auto address = asio::ip::make_address(std::string(host), ec);
+    (void)asio::ip::make_address(std::string(host), ec); // numeric only: no name resolved
     if (ec)
         throw boost::system::system_error(ec, "baton::http::server::listen: " + std::string(host));
-    tcp::endpoint ep(address, port);
-    int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        throw boost::system::system_error(error_code(errno, boost::system::system_category()),
-                                          "socket");
-    int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0 ||
-        ::listen(fd, SOMAXCONN) != 0) {
-        error_code err(errno, boost::system::system_category());
-        ::close(fd);
-        throw boost::system::system_error(err, "baton::http::server::listen: bind/listen " +
-                                                   std::string(host) + ":" + std::to_string(port));
+    const auto key = baton::listener::make_key(host, port);
+    baton::listener::error err;
+    auto sock = baton::listener::bind_address(key, {.backlog = SOMAXCONN}, err);
+    if (err) {
+        const auto code = to_boost(err.code);
+        throw boost::system::system_error(
+            code, "baton::http::server::listen: " +
+                      (code.category() == boost::system::system_category() ? "bind/listen " + key
+                                                                           : err.message));
     }
-    error_code add_ec;
-    add_listener(fd, add_ec);
-    if (add_ec) {
-        ::close(fd); // ours: add_listener leaves it to the caller on error
-        throw boost::system::system_error(add_ec, "baton::http::server::listen");
-    }
+    baton::detail::unique_fd fd(sock.fd); // ours until add_listener takes it
+    add_listener(fd.get(), ec);
+    if (ec)
+        throw boost::system::system_error(ec, "baton::http::server::listen");
+    (void)fd.release();
 }
 
 void server::listen_or_inherit(std::string_view fallback)
@@ -459,29 +231,8 @@ void server::start()
     // The first loop accepts on every listener (this process's only copy of each, closed,
     // never shut down, when shutdown begins) and spreads the connections over all loops.
     auto& first = impl_->loops.front();
-    for (const auto& lf : impl_->listeners) {
-        error_code ec;
-        if (lf.family == AF_UNIX) {
-            auto& a = first.unix_acceptors.emplace_back(first.ioc);
-            a.assign(unix_stream(), lf.fd, ec);
-            if (!ec)
-                asio::co_spawn(first.ioc, accept_loop(st, first, impl_->ring, a, unix_stream()),
-                               asio::detached);
-            else
-                first.unix_acceptors.pop_back();
-        } else {
-            const auto protocol = lf.family == AF_INET ? tcp::v4() : tcp::v6();
-            auto& a = first.acceptors.emplace_back(first.ioc);
-            a.assign(protocol, lf.fd, ec);
-            if (!ec)
-                asio::co_spawn(first.ioc, accept_loop(st, first, impl_->ring, a, protocol),
-                               asio::detached);
-            else
-                first.acceptors.pop_back();
-        }
-        if (ec)
-            ::close(lf.fd);
-    }
+    for (auto& l : impl_->listeners)
+        detail::start_accepting(st, first, impl_->ring, l);
     impl_->is_started = true;
     detail::signals_blocked blocked; // the loops never take a signal: it is the application's
     for (auto& l : impl_->loops)
@@ -519,7 +270,7 @@ error_code server::shutdown(std::chrono::steady_clock::time_point deadline)
     if (st.begin_drain()) {
         // 1. Stop accepting at once: close this process's copies of the listeners. What the
         //    kernel queued stays queued for the next generation (the socket is shared).
-        impl_->on_every_loop([](loop& l) { l.close_acceptors(); }, deadline);
+        impl_->on_every_loop([](event_loop& l) { l.close_acceptors(); }, deadline);
         // 2. The on_shutdown callbacks, once.
         std::vector<std::function<void()>> callbacks;
         {
@@ -570,16 +321,7 @@ void server::close() noexcept
 
 server_stats server::stats() const noexcept
 {
-    const auto& c = impl_->state->counters;
-    server_stats s;
-    s.requests_served = c.requests_served.load(std::memory_order_relaxed);
-    s.connections_closed_by_drain = c.closed_by_drain.load(std::memory_order_relaxed);
-    s.requests_served_in_grace = c.served_in_grace.load(std::memory_order_relaxed);
-    s.connections_force_closed = c.force_closed.load(std::memory_order_relaxed);
-    s.connections_rejected = c.rejected.load(std::memory_order_relaxed);
-    s.requests_rejected = c.bad_requests.load(std::memory_order_relaxed);
-    s.open_connections = impl_->state->live_connections();
-    return s;
+    return impl_->state->stats();
 }
 
 } // namespace baton::http

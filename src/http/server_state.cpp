@@ -84,6 +84,22 @@ bool server_state::wait_idle(std::chrono::steady_clock::time_point deadline)
     return idle_cv_.wait_until(lock, deadline, [this] { return live_.load() == 0; });
 }
 
+server_stats server_state::stats() const noexcept
+{
+    const auto get = [](const std::atomic<std::uint64_t>& c) {
+        return c.load(std::memory_order_relaxed);
+    };
+    server_stats s;
+    s.requests_served = get(counters.requests_served);
+    s.connections_closed_by_drain = get(counters.connections_closed_by_drain);
+    s.requests_served_in_grace = get(counters.requests_served_in_grace);
+    s.connections_force_closed = get(counters.connections_force_closed);
+    s.connections_rejected = get(counters.connections_rejected);
+    s.requests_rejected = get(counters.requests_rejected);
+    s.open_connections = live_connections();
+    return s;
+}
+
 void server_state::report(const boost::system::error_code& ec, std::string_view what) const noexcept
 {
     if (!opts.on_error)

@@ -5,6 +5,7 @@
 
 #include <baton/http/handler.hpp>
 #include <baton/http/options.hpp>
+#include <baton/http/server.hpp>
 
 #include <boost/asio/thread_pool.hpp>
 
@@ -49,14 +50,14 @@ protected:
 /// The connections of one event loop; touched on that loop's thread only.
 using registry = std::list<conn_base*>;
 
-/// Counters an operator or a test can read (relaxed atomics).
+/// The counters of server_stats, by the same names, as relaxed atomics.
 struct atomic_counters {
     std::atomic<std::uint64_t> requests_served{0};
-    std::atomic<std::uint64_t> closed_by_drain{0};
-    std::atomic<std::uint64_t> served_in_grace{0};
-    std::atomic<std::uint64_t> force_closed{0};
-    std::atomic<std::uint64_t> rejected{0};
-    std::atomic<std::uint64_t> bad_requests{0};
+    std::atomic<std::uint64_t> connections_closed_by_drain{0};
+    std::atomic<std::uint64_t> requests_served_in_grace{0};
+    std::atomic<std::uint64_t> connections_force_closed{0};
+    std::atomic<std::uint64_t> connections_rejected{0};
+    std::atomic<std::uint64_t> requests_rejected{0};
 };
 
 /// The state shared by a server's loops, connections and shutdown().
@@ -99,6 +100,9 @@ public:
 
     /// Block until no connection is left (true) or until `deadline` (false).
     bool wait_idle(std::chrono::steady_clock::time_point deadline);
+
+    /// A snapshot of the counters and of the live connections.
+    server_stats stats() const noexcept;
 
     /// Report an error through options::on_error; never throws.
     void report(const boost::system::error_code& ec, std::string_view what) const noexcept;

@@ -31,7 +31,7 @@ struct options {
     /** `Keep-Alive: timeout=N` on every response that keeps its connection open, so a
         client that honours it (Firefox does; many clients ignore it, Go's Transport among them)
         retires an idle connection before the server closes it, instead of sending a request
-        into a connection that is being closed (the keep-alive race, DESIGN.md §3). Unset:
+        into a connection that is being closed (the keep-alive race, docs/design.md §3). Unset:
         one second less than `idle_timeout`, in whole seconds, and no hint when that is under
         one second. Zero (or less): no hint. */
     std::optional<std::chrono::seconds> keep_alive_hint;

@@ -33,7 +33,7 @@ struct server_stats {
 /** An HTTP/1.0 and HTTP/1.1 server on one or more event-loop threads.
 
     Life cycle: construct, add listeners, `start()` (or `run()`), then `shutdown(deadline)`
-    from any thread (the drain of DESIGN.md §3), then `close()` if it timed out; `join()`
+    from any thread (the drain of docs/design.md §3), then `close()` if it timed out; `join()`
     returns once the loops are done. The destructor closes and joins. */
 class server {
 public:
@@ -54,8 +54,8 @@ public:
     server& operator=(const server&) = delete;
 
     /** Serve the listening stream socket `fd` (TCP over IPv4 or IPv6, or unix), e.g. one
-        inherited through
-        baton::listener. The server owns `fd` from now on and only ever close()s it, never
+        inherited through baton::listener, which also checks what it is (probe_socket).
+        The server owns `fd` from now on and only ever close()s it, never
         shutdown(2): the socket may be shared with the next generation. On error `fd` stays
         the caller's. Before start().
         @throws boost::system::system_error (errc::unsupported_listener) */
@@ -65,7 +65,8 @@ public:
     void add_listener(int fd, boost::system::error_code& ec) noexcept;
 
     /** Bind and listen on `host` (a numeric IPv4/IPv6 address) and `port` (0: the kernel
-        picks one; see local_ports()). Before start().
+        picks one; see local_ports()), through baton::listener::bind_address (an IPv6
+        socket is IPV6_V6ONLY). Before start().
         @throws boost::system::system_error */
     void listen(std::string_view host, std::uint16_t port);
 
@@ -90,7 +91,7 @@ public:
     /// start() then join(): returns normally after shutdown (not an error).
     void run();
 
-    /** Graceful shutdown, DESIGN.md §3 steps 1-5: stop accepting at once, run the
+    /** Graceful shutdown, docs/design.md §3 steps 1-5: stop accepting at once, run the
         on_shutdown callbacks, let requests in flight finish with `Connection: close`, serve
         what arrives on idle connections within `drain_grace`, close every connection in
         stages. Returns as soon as the last connection is gone, or errc::shutdown_timeout at

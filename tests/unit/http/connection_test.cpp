@@ -390,7 +390,7 @@ TEST_P(HttpRejection, AnswersWithStatusClosesAndNeverServesPipelinedRequest)
     EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
     EXPECT_EQ(count(out, "HTTP/1."), 1U) << out;
     EXPECT_EQ(h.calls(), 0);
-    EXPECT_EQ(h.state().counters.bad_requests.load(), 1U);
+    EXPECT_EQ(h.state().counters.requests_rejected.load(), 1U);
 }
 
 const std::string post = "POST /p HTTP/1.1\r\nHost: x\r\n";
@@ -543,7 +543,7 @@ TEST(HttpDrain, AnswersRequestWithConnectionCloseOnceDraining)
     auto out = h.exchange(get_a);
     EXPECT_EQ(out.rfind("HTTP/1.1 200 OK\r\n", 0), 0U);
     EXPECT_NE(out.find("Connection: close\r\n"), std::string::npos);
-    EXPECT_EQ(h.state().counters.served_in_grace.load(), 1U);
+    EXPECT_EQ(h.state().counters.requests_served_in_grace.load(), 1U);
 }
 
 TEST(HttpDrain, AnswersWholePipelinedBatchAndClosesAfterTheLast)
@@ -554,7 +554,7 @@ TEST(HttpDrain, AnswersWholePipelinedBatchAndClosesAfterTheLast)
     EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 3U);
     EXPECT_EQ(count(out, "Connection: close\r\n"), 1U);
     EXPECT_GT(out.find("Connection: close\r\n"), out.rfind("HTTP/1.1 200 OK"));
-    EXPECT_EQ(h.state().counters.served_in_grace.load(), 1U);
+    EXPECT_EQ(h.state().counters.requests_served_in_grace.load(), 1U);
 }
 
 TEST(HttpDrain, ClosesSilentConnectionAfterGrace)
@@ -563,7 +563,7 @@ TEST(HttpDrain, ClosesSilentConnectionAfterGrace)
     h.state().begin_drain();
     auto out = h.exchange("", 0, false);
     EXPECT_EQ(out, "");
-    EXPECT_EQ(h.state().counters.closed_by_drain.load(), 1U);
+    EXPECT_EQ(h.state().counters.connections_closed_by_drain.load(), 1U);
 }
 
 TEST(HttpDrain, ShortensIdleWaitOfRegisteredConnectionToGrace)
@@ -593,7 +593,7 @@ TEST(HttpDrain, ShortensIdleWaitOfRegisteredConnectionToGrace)
     auto started = std::chrono::steady_clock::now();
     auto out = h.exchange(get_a, 0, false);
     EXPECT_EQ(count(out, "HTTP/1.1 200 OK"), 1U);
-    EXPECT_EQ(h.state().counters.closed_by_drain.load(), 1U);
+    EXPECT_EQ(h.state().counters.connections_closed_by_drain.load(), 1U);
     EXPECT_LT(std::chrono::steady_clock::now() - started, 4s);
 }
 

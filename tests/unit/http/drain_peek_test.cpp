@@ -122,8 +122,8 @@ TEST(HttpDrainPeek, ServesRequestQueuedWhenTheGraceEndsInsteadOfClosing)
     EXPECT_EQ(count(out, "Connection: close\r\n"), 1U) << out;
     EXPECT_GT(out.find("Connection: close\r\n"), out.rfind("HTTP/1.1 200 OK")) << out;
     EXPECT_EQ(state.counters.requests_served.load(), 2U);
-    EXPECT_EQ(state.counters.served_in_grace.load(), 1U);
-    EXPECT_EQ(state.counters.closed_by_drain.load(), 0U);
+    EXPECT_EQ(state.counters.requests_served_in_grace.load(), 1U);
+    EXPECT_EQ(state.counters.connections_closed_by_drain.load(), 0U);
 }
 
 } // namespace

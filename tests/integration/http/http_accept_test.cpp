@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: MIT
+// baton::http::server on loopback: one acceptor per process, connections spread over the loops, and
+// the listeners it serves: shared with another process, TCP_DEFER_ACCEPT, unix, refused.
+#include "integration/http/http_server_fixture.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace baton::test;
+
+TEST(HttpShutdown, OtherProcessHoldingListeningSocketStillAcceptsAfterDrain)
+{
+    // The listening socket is shared: this server gets a copy, the fixture worker (the next
+    // generation) another. The server's drain must close() its copy, never shutdown(2) it.
+    const tcp_listener listener = listen_tcp();
+    baton::http::server s(fixture::defaults(),
+                          [](const request&, response_writer& w) -> asio::awaitable<void> {
+                              w.write("gen1");
+                              co_return;
+                          });
+    s.add_listener(::fcntl(listener.fd.get(), F_DUPFD_CLOEXEC, 0));
+    s.start();
+    {
+        auto c = connect(listener.port);
+        ASSERT_FALSE(c.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.body, "gen1");
+    }
+    // The next generation holds the socket through the drain, accepting only after it.
+    child_options next;
+    next.argv = {fixture_program("echo_pid_worker").string(), "--ready-delay-ms", "300"};
+    next.env = {{"SERVER_STARTER_PORT", listener.key() + "=" + std::to_string(listener.fd.get())},
+                {"SERVER_STARTER_GENERATION", "2"},
+                {"NOTIFY_SOCKET", std::nullopt},
+                {"LISTEN_FDS", std::nullopt},
+                {"LISTEN_PID", std::nullopt}};
+    next.inherit_fds = {listener.fd.get()};
+    child_process worker(std::move(next));
+    EXPECT_FALSE(s.shutdown(10s));
+    s.join();
+
+    auto result = exchange(connect_tcp(ip_family::v4, listener.port),
+                           make_get_request("/", "Connection: close\r\n"));
+    ASSERT_TRUE(result.is_complete()) << result.outcome << ' ' << result.detail << worker.output();
+    EXPECT_EQ(result.response.body, std::to_string(worker.pid()) + " 2\n");
+}
+
+/// A server whose handler answers with the id of the event-loop thread that serves it.
+struct thread_id_server {
+    std::mutex m;
+    std::set<std::thread::id> seen;
+    baton::http::server server;
+    std::uint16_t port = 0;
+
+    explicit thread_id_server(baton::http::options o, bool is_started = true)
+        : server(o, [this](const request&, response_writer& w) -> asio::awaitable<void> {
+            std::ostringstream id;
+            id << std::this_thread::get_id();
+            {
+                std::lock_guard lock(m);
+                seen.insert(std::this_thread::get_id());
+            }
+            w.write(id.str());
+            co_return;
+        })
+    {
+        server.listen("127.0.0.1", 0);
+        port = server.local_ports().at(0);
+        if (is_started)
+            server.start();
+    }
+};
+
+TEST(HttpAccept, ConnectionsAreSpreadOverEveryLoopInTurn)
+{
+    auto o = fixture::defaults();
+    o.threads = 3;
+    thread_id_server s(o);
+    // One connection after the other (each answered before the next connects): taken in
+    // turn, six connections land two on each of the three loops.
+    std::vector<raw_connection> held;
+    std::vector<std::string> loop_of; // the loop that served each connection's first request
+    std::map<std::string, int> per_loop;
+    for (int i = 0; i < 6; ++i) {
+        auto& c = held.emplace_back(connect(s.port));
+        ASSERT_FALSE(c.send(get_a));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        loop_of.push_back(r.response.body);
+        ++per_loop[r.response.body];
+    }
+    ASSERT_EQ(per_loop.size(), 3U);
+    for (const auto& [id, n] : per_loop)
+        EXPECT_EQ(n, 2) << "loop " << id;
+    for (std::size_t i = 0; i < 3; ++i) // in turn: the fourth lands where the first did
+        EXPECT_EQ(loop_of[i], loop_of[i + 3]) << "connection " << i;
+    // each connection stays on its own loop
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        ASSERT_FALSE(held[i].send(get_a));
+        auto r = held[i].read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.body, loop_of[i]) << "connection " << i;
+    }
+}
+
+// defer_accept sets TCP_DEFER_ACCEPT on the listener it is given (inherited ones included)
+// for header_timeout, and the connections it then gets are served as any other; without it
+// the listener is left as it was.
+TEST(HttpAccept, DeferAcceptSetsTheSharedListenerAndServesItsConnections)
+{
+    auto read_defer = [](int fd) {
+        int secs = -1;
+        socklen_t len = sizeof secs;
+        EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, &len), 0);
+        return secs;
+    };
+    const tcp_listener plain = listen_tcp();
+    {
+        baton::http::server s(
+            fixture::defaults(),
+            [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+        s.add_listener(::fcntl(plain.fd.get(), F_DUPFD_CLOEXEC, 0));
+        EXPECT_EQ(read_defer(plain.fd.get()), 0);
+    }
+
+    const tcp_listener listener = listen_tcp();
+    auto o = fixture::defaults();
+    o.defer_accept = true;
+    o.header_timeout = 5s;
+    baton::http::server s(o, [](const request& req, response_writer& w) -> asio::awaitable<void> {
+        w.write("deferred " + std::string(req.target()));
+        co_return;
+    });
+    s.add_listener(::fcntl(listener.fd.get(), F_DUPFD_CLOEXEC, 0));
+    // The kernel keeps it as SYN-ACK retransmissions, read back rounded up: at least 5 s.
+    EXPECT_GE(read_defer(listener.fd.get()), 5); // on the socket the "starter" still holds
+    s.start();
+    for (std::string_view req : {"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n", "GET /2 HTTP/1.0\r\n\r\n"}) {
+        auto c = connect(listener.port);
+        ASSERT_FALSE(c.send(req));
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.body, "deferred " + std::string(req.substr(4, 2)));
+    }
+}
+
+TEST(HttpAccept, TheProcessHoldsOneCopyOfEachListenerWhateverItsLoops)
+{
+    auto o = fixture::defaults();
+    o.threads = 4;
+    thread_id_server s(o);
+    auto sockets = listening_sockets(::getpid());
+    auto n = std::count_if(sockets.begin(), sockets.end(),
+                           [&](const held_socket& h) { return h.port == s.port; });
+    EXPECT_EQ(n, 1) << "one accepting loop, no copy per loop";
+}
+
+TEST(HttpAccept, ABurstLargerThanOneAcceptBatchIsServedWhole)
+{
+    // More connections than one batch of accepts (64), all queued by the kernel before the
+    // server starts: the acceptor goes through several batches (which a client cannot see)
+    // and every connection is served, on both loops.
+    auto o = fixture::defaults();
+    o.threads = 2;
+    thread_id_server s(o, false);
+    constexpr int burst = 300; // under the listen backlog (SOMAXCONN)
+    std::vector<raw_connection> conns;
+    conns.reserve(burst);
+    for (int i = 0; i < burst; ++i) {
+        conns.emplace_back(connect(s.port));
+        ASSERT_FALSE(conns.back().send(get_a));
+    }
+    s.server.start();
+    for (auto& c : conns) {
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.status, 200);
+    }
+    {
+        std::lock_guard lock(s.m);
+        EXPECT_EQ(s.seen.size(), 2U);
+    }
+    EXPECT_TRUE(wait_until([&] { return s.server.stats().requests_served == burst; }, 5s));
+}
+
+TEST(HttpServer, ServesInheritedUnixListenerAndDrains)
+{
+    const temp_dir dir;
+    const unique_fd listener = listen_unix(dir / "app.sock");
+    baton::http::server s(fixture::defaults(),
+                          [](const request& req, response_writer& w) -> asio::awaitable<void> {
+                              w.write("unix " + std::string(req.target()));
+                              co_return;
+                          });
+    s.add_listener(::fcntl(listener.get(), F_DUPFD_CLOEXEC, 0));
+    s.start();
+    raw_connection c(connect_unix(dir / "app.sock"));
+    ASSERT_FALSE(c.send(get_a));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.body, "unix /a");
+    auto done = std::async(std::launch::async, [&] { return s.shutdown(10s); });
+    EXPECT_TRUE(ends_with_clean_close(c));
+    EXPECT_FALSE(done.get());
+}
+
+TEST(HttpServer, RefusesSocketThatIsNotAListener)
+{
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    const unique_fd datagram(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    boost::system::error_code ec;
+    s.add_listener(datagram.get(), ec);
+    EXPECT_EQ(ec, baton::http::errc::unsupported_listener);
+}
+
+TEST(HttpServer, RefusesAPipeAndAnUnlistenedSocketAndLeavesThemToTheCaller)
+{
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    int pipe_fds[2] = {-1, -1};
+    ASSERT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    const unique_fd read_end(pipe_fds[0]);
+    const unique_fd write_end(pipe_fds[1]);
+    const unique_fd unlistened(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    for (int fd : {read_end.get(), unlistened.get()}) {
+        boost::system::error_code ec;
+        s.add_listener(fd, ec);
+        EXPECT_EQ(ec, baton::http::errc::unsupported_listener) << "descriptor " << fd;
+        EXPECT_EQ(::fcntl(fd, F_GETFD), FD_CLOEXEC) << "still open, still the caller's";
+    }
+    EXPECT_THROW(s.start(), boost::system::system_error) << "no listener was added";
+}
+
+TEST(HttpServer, ListenTakesANumericAddressAndReportsAPortInUse)
+{
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    EXPECT_THROW(s.listen("localhost", 0), boost::system::system_error) << "numeric only";
+    const tcp_listener taken = listen_tcp();
+    try {
+        s.listen("127.0.0.1", taken.port);
+        ADD_FAILURE() << "bound a port another socket listens on";
+    } catch (const boost::system::system_error& e) {
+        EXPECT_EQ(e.code(), boost::system::errc::address_in_use) << e.what();
+    }
+    s.listen("::1", 0);
+    s.listen("127.0.0.1", 0);
+    const auto ports = s.local_ports();
+    ASSERT_EQ(ports.size(), 2U);
+    s.start();
+    for (auto [family, port] : {std::pair{ip_family::v6, ports[0]}, {ip_family::v4, ports[1]}}) {
+        auto r =
+            exchange(connect_tcp(family, port), make_get_request("/", "Connection: close\r\n"));
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.status, 200);
+    }
+}
+
+} // namespace
