@@ -1,5 +1,5 @@
 # Thin wrapper: the real work is in CMakePresets.json and scripts/.
-.PHONY: all deps build test demo bench format format-check clean
+.PHONY: all deps build test coverage tidy demo bench format format-check clean
 
 all: build
 
@@ -12,6 +12,12 @@ build: deps
 
 test: deps
 	@scripts/check.sh
+
+coverage: deps
+	@scripts/coverage.sh
+
+tidy: deps
+	@scripts/tidy.sh
 
 format:
 	@scripts/format.sh

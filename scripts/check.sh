@@ -3,7 +3,10 @@
 #   1. the dev build (Debug, assertions on, warnings as errors) and all its tests;
 #   2. the asan build (AddressSanitizer + UndefinedBehaviorSanitizer) and all its tests;
 #   3. the tsan build and the tests labelled `tsan` (threaded code), when there are any;
-#   4. the format check.
+#   4. the format check;
+#   5. clang-tidy over src/, tools/, examples/ and bench/ (scripts/tidy.sh);
+#   6. the tree's rules: every source has its test or a reason, no file over 600 lines
+#      (scripts/source_check.sh).
 # Exits non-zero if any step fails; the last line sums the test counts of every build.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -60,6 +63,18 @@ fi
 
 echo "== format check"
 if ! scripts/format.sh --check; then
+    status=1
+    failed=$((failed + 1))
+fi
+
+echo "== clang-tidy"
+if ! BATON_JOBS=$jobs scripts/tidy.sh; then
+    status=1
+    failed=$((failed + 1))
+fi
+
+echo "== source check"
+if ! scripts/source_check.sh; then
     status=1
     failed=$((failed + 1))
 fi

@@ -7,6 +7,8 @@ packages=(
     # build
     g++ cmake ninja-build make libboost1.81-dev libfmt-dev googletest libgtest-dev libgmock-dev
     clang-format
+    # scripts/tidy.sh (make test) and scripts/coverage.sh (make coverage)
+    clang-tidy-15 gcovr
     # fuzz preset (libFuzzer) and LeakSanitizer runtime
     clang libclang-rt-14-dev
     # tests and benchmarks

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/http/run.sh: baton::http's hello benchmark, side by side with nginx (issue 5,
-# "Benchmarks"). A measurement, not a test: it prints medians and ratios and never fails on a
+# bench/http/run.sh: baton::http's hello benchmark, side by side with nginx.
+# A measurement, not a test: it prints medians and ratios and never fails on a
 # missed target. One command; builds what it needs with the release preset.
 #
 #   ROUNDS=3 DURATION=10s CONNECTIONS=128 IDLE=1000 bench/http/run.sh

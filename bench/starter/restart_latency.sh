@@ -7,7 +7,7 @@
 #   bench/starter/restart_latency.sh [BIN_DIR] [ROUNDS] [WORKER_BIN_DIR]
 #
 # Two latencies per restart, both from the moment SIGHUP is sent:
-#   signalled  the starter logs `killing old workers` (issue 4's definition: HUP to old
+#   signalled  the starter logs `killing old workers` (the target's definition: HUP to old
 #              generation signalled; both starters print that line just before kill(2)).
 #              Every log line is time-stamped as it arrives, by a reader blocked on the pipe.
 #   gone       the starter logs `old worker PID died` (the old generation also exited and was
