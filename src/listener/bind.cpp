@@ -102,14 +102,17 @@ inherited_socket bind_address(std::string_view address, const bind_options& opts
                                          std::to_string(sizeof sun.sun_path - 1) + " bytes");
             return out;
         }
-        if ((err = clear_unix_path(address, std::string(address))))
+        err = clear_unix_path(address, std::string(address));
+        if (err)
             return out;
         sun.sun_family = AF_UNIX;
         std::memcpy(sun.sun_path, address.data(), address.size());
         len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address.size() + 1);
         type = SOCK_STREAM;
-    } else if ((err = resolve(address, key, opts.is_datagram, ss, len))) {
-        return out;
+    } else {
+        err = resolve(address, key, opts.is_datagram, ss, len);
+        if (err)
+            return out;
     }
 
     baton::detail::unique_fd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));

@@ -300,6 +300,7 @@ void machine::stop_workers(std::string_view received, const named_signal& sent,
     }
     s_.is_hup_pending = false;
     transition(state::stopping);
+    all.reserve(s_.old.size());
     for (auto& [pid, r] : s_.old)
         all.push_back(pid);
     if (!is_told)

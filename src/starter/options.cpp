@@ -156,6 +156,7 @@ const option_spec* find_option(std::string_view typed, options_error& err)
     if (perl == 1)
         return *std::find_if(hits.begin(), hits.end(), [](auto* s) { return s->is_perl; });
     std::vector<std::string_view> names;
+    names.reserve(hits.size());
     for (auto* s : hits)
         names.push_back(s->name);
     std::sort(names.begin(), names.end());

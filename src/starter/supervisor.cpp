@@ -188,12 +188,10 @@ bool open_sockets(const options& opts, supervisor_setup& s, setup_error& err)
         if (!opts.ports.empty() || !opts.paths.empty())
             log_line::write("using the " + std::to_string(s.sockets.size()) +
                             " sockets systemd passed (LISTEN_FDS); --port and --path ignored");
-    } else if (err) {
-        return false;
-    } else if (!bind_listeners(opts.ports, opts.paths,
-                               static_cast<int>(opts.backlog.value_or(SOMAXCONN)), s.sockets,
-                               err)) {
-        return false;
+    } else if (err || !bind_listeners(opts.ports, opts.paths,
+                                      static_cast<int>(opts.backlog.value_or(SOMAXCONN)), s.sockets,
+                                      err)) {
+        return false; // systemd's environment is broken, or a bind failed
     }
     ::unsetenv("LISTEN_FDS");
     ::unsetenv("LISTEN_PID");
@@ -336,6 +334,7 @@ int run_supervisor(const options& opts)
     if (s.notifier.fd() >= 0)
         watches.push_back({s.notifier.fd(), [&] { on_ready_messages(s.notifier, m); }});
     std::vector<pollfd> fds;
+    fds.reserve(watches.size());
     for (const auto& w : watches)
         fds.push_back({w.fd, POLLIN, 0});
     m.start(clock::now());

@@ -34,7 +34,10 @@ env_map read_envdir(const std::string& dir)
         const std::string name(ent->d_name);
         if (name.empty() || name[0] == '.')
             continue;
-        const auto text = read_text_file(dir + "/" + name);
+        std::string path = dir;
+        path += '/';
+        path += name;
+        const auto text = read_text_file(path);
         if (!text)
             continue;
         out[name] = text->substr(0, text->find('\n')); // Perl's chomp: the newline only
@@ -54,8 +57,12 @@ std::vector<std::string> to_strings(const env_map& env)
 {
     std::vector<std::string> out;
     out.reserve(env.size());
-    for (const auto& [k, v] : env)
-        out.push_back(k + "=" + v);
+    for (const auto& [k, v] : env) {
+        std::string entry = k;
+        entry += '=';
+        entry += v;
+        out.push_back(std::move(entry));
+    }
     return out;
 }
 
