@@ -4,17 +4,18 @@
 // One HTTP/1.x connection: read, validate, handle, respond, drain, close in stages (private).
 // A template over the stream so that unit tests drive it over beast::test::stream.
 
+#include "deadline.hpp"
 #include "framing.hpp"
 #include "server_state.hpp"
 #include "wire.hpp"
 
+#include <baton/http/detail/response_state.hpp>
 #include <baton/http/error.hpp>
 #include <baton/http/response_writer.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -43,11 +44,12 @@ namespace baton::http::detail {
 template <class Stream>
 struct stream_traits;
 
-/// Where a connection is; drain() acts on `idle` only.
-enum class conn_state { idle, reading, handling, closing };
+namespace conn_impl {
 
-/// What the watchdog timer is guarding.
-enum class watch { none, header, idle, body, write, drain, linger };
+inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+inline constexpr std::size_t read_chunk = 16 * 1024;
+
+} // namespace conn_impl
 
 template <class Stream>
 class connection final : public conn_base,
@@ -72,26 +74,32 @@ public:
     void force_close() override;
     boost::asio::awaitable<void> flush(response_state& rs) override;
 
-    Stream& stream() noexcept { return stream_; }
-
 private:
     using clock = std::chrono::steady_clock;
+    friend class deadline<connection>;
 
     boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
     boost::asio::awaitable<void> serve();
     boost::asio::awaitable<boost::system::error_code> wait_first_byte(bool is_first);
-    /// `deadline`: when the header is due; none: header_timeout from when more must be read.
+    /// `header_due`: when the header is due; none: header_timeout from when more must be read.
     boost::asio::awaitable<boost::system::error_code>
-    read_header(std::optional<clock::time_point> deadline);
+    read_header(std::optional<clock::time_point> header_due);
     boost::asio::awaitable<boost::system::error_code> read_body();
     boost::asio::awaitable<bool> respond(const request& req, bool is_in_grace);
     boost::asio::awaitable<bool> finish(response_state& rs);
+    /** The one send path of finish() and flush(): the header the first time (its keep-alive
+        decision and framing), then what the handler wrote since, in `out_`; writes what the
+        socket takes now and leaves the rest in `rest`. `is_final`: the handler is done. */
+    boost::system::error_code send_now(response_state& rs, bool is_final, std::string_view& rest);
+    /// Decide the framing and keep-alive of `rs` and append its header to `out`.
+    void append_response_header(std::string& out, response_state& rs, bool is_final);
     boost::asio::awaitable<void> reject(const boost::system::error_code& ec);
     boost::asio::awaitable<void> answer_and_close(boost::beast::http::status s);
     boost::asio::awaitable<void> staged_close();
-    boost::asio::awaitable<boost::system::error_code> read_more(std::size_t chunk = 16 * 1024);
+    boost::asio::awaitable<boost::system::error_code>
+    read_more(std::size_t chunk = conn_impl::read_chunk);
     /// Read more while parsing: header_too_large past the header limit, `on_timeout` when
-    /// the armed deadline fired, the read's error otherwise (the timer is disarmed on error).
+    /// the armed deadline passed, the read's error otherwise (disarmed on error).
     boost::asio::awaitable<boost::system::error_code> read_more_unparsed(errc on_timeout);
     /// Write what the socket takes without waiting; `data` keeps what is left. Sets
     /// is_broken_ on an error. `is_last`: the connection ends after it (MSG_MORE: the last
@@ -110,18 +118,14 @@ private:
     std::string& take_out() noexcept;
     void give_back_out() noexcept;
 
-    /// Watch `deadline` for `w`: when it passes, is_expired_ is set and the stream cancelled.
-    void arm(clock::time_point deadline, watch w);
-    /// Stop watching (the pending wait, if any, stays and finds nothing when it ends).
-    void disarm() noexcept;
-    void start_wait(clock::time_point end);
-    void on_timer();
+    /// The armed deadline passed: abort the pending read or write.
+    void on_deadline() noexcept { traits::cancel(stream_); }
 
     server_state& st_;
     Stream stream_;
     registry* reg_;
     registry::iterator it_{};
-    boost::asio::steady_timer timer_;
+    deadline<connection> deadline_;
     boost::beast::flat_buffer buf_;
     std::optional<parser_type> parser_;
     std::string out_; ///< the response bytes being written (kept: no allocation per response)
@@ -129,16 +133,14 @@ private:
     std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)>
         on_chunk_header_;
     clock::time_point accepted_at_ = clock::now();
-    clock::time_point deadline_ = clock::time_point::max(); ///< max: disarmed
-    clock::time_point wait_end_ = clock::time_point::max(); ///< of the pending wait; max: none
-    unsigned wait_gen_ = 0;
-    watch watch_ = watch::none;
-    conn_state state_ = conn_state::idle;
-    bool is_expired_ = false;
+    bool is_idle_ = true;         ///< waiting for a request's first byte: drain() acts then only
+    bool is_drain_watch_ = false; ///< the idle wait's deadline is the drain grace
     bool is_forced_ = false;
     bool is_broken_ = false;
 };
 
 } // namespace baton::http::detail
 
-#include "connection_impl.hpp"
+#include "connection_close.hpp"
+#include "connection_request.hpp"
+#include "connection_response.hpp"

@@ -3,9 +3,9 @@
 
 // Response bytes on the wire: status line, fields, chunks, error responses (private).
 
+#include <baton/http/detail/response_state.hpp>
 #include <baton/http/error.hpp>
 #include <baton/http/options.hpp>
-#include <baton/http/response_writer.hpp>
 
 #include <boost/beast/http/status.hpp>
 

@@ -3,7 +3,10 @@
 
 // What a handler writes its response to: status, fields, body, and flush().
 
+#include <baton/http/detail/response_state.hpp>
+
 #include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/field.hpp>
 #include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
 
@@ -11,35 +14,6 @@
 #include <string_view>
 
 namespace baton::http {
-
-namespace detail {
-
-/// How the body of a response is delimited on the wire.
-enum class body_mode { none, content_length, chunked, close_delimited };
-
-/// The response as it is being built; owned by the connection.
-struct response_state {
-    boost::beast::http::status status = boost::beast::http::status::ok;
-    boost::beast::http::fields fields;
-    std::string body;             ///< written but not yet sent
-    unsigned version = 11;        ///< of the request: 10 or 11
-    bool is_head = false;         ///< a HEAD request: no body on the wire
-    bool wants_keep_alive = true; ///< what the request allows
-    bool is_header_sent = false;
-    bool is_keep_alive = false; ///< as sent in the header
-    body_mode mode = body_mode::none;
-};
-
-/// The connection side of flush().
-class response_sink {
-public:
-    virtual boost::asio::awaitable<void> flush(response_state& rs) = 0;
-
-protected:
-    ~response_sink() = default;
-};
-
-} // namespace detail
 
 /** The response of one request. Buffered until `flush()` or the handler's end; a response
     never flushed gets a `Content-Length`. After the first flush, an HTTP/1.1 response is

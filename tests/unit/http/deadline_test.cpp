@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 // A connection's deadlines share one timer, armed lazily: a later deadline leaves a pending
-// earlier wait in place (it waits again when it ends), an earlier one starts a new wait. The
-// two ways that can go wrong, on a real loopback socket: cutting a connection at a deadline
-// that was replaced by a later one, and missing an earlier deadline behind a later wait.
+// earlier wait in place (it waits again when it ends), an earlier one starts a new wait.
+// Deadline: the class alone, on an io_context. HttpDeadline: the two ways that can go wrong
+// in a connection, on a real loopback socket: cutting a connection at a deadline that was
+// replaced by a later one, and missing an earlier deadline behind a later wait.
 #include "http/connection.hpp"
+#include "http/deadline.hpp"
 #include "http/socket_traits.hpp"
 #include "unit/http/test_requests.hpp"
 
@@ -30,6 +32,100 @@ using baton::http::test::count;
 using baton::http::test::get_a;
 using baton::http::test::get_b;
 using conn = baton::http::detail::connection<tcp::socket>;
+
+/// What a deadline is held by: counts the times it was told.
+struct owner : std::enable_shared_from_this<owner> {
+    explicit owner(asio::io_context& ioc)
+        : d(*this, ioc.get_executor())
+    {}
+
+    void on_deadline() noexcept
+    {
+        ++told;
+        told_at = clock_type::now();
+    }
+
+    baton::http::detail::deadline<owner> d;
+    int told = 0;
+    clock_type::time_point told_at{};
+};
+
+TEST(Deadline, TellsTheOwnerOnceWhenTheArmedDeadlinePasses)
+{
+    asio::io_context ioc;
+    auto o = std::make_shared<owner>(ioc);
+    auto due = clock_type::now() + 20ms;
+    o->d.arm(due);
+    ioc.run_for(5s); // ends once the wait is done: nothing else is pending
+    EXPECT_EQ(o->told, 1);
+    EXPECT_GE(o->told_at, due);
+    EXPECT_TRUE(o->d.take_expired());
+    EXPECT_FALSE(o->d.take_expired()) << "taken once";
+    EXPECT_EQ(o->d.due(), clock_type::time_point::max()) << "taking disarms";
+}
+
+TEST(Deadline, DisarmedDeadlineNeverTellsTheOwner)
+{
+    asio::io_context ioc;
+    auto o = std::make_shared<owner>(ioc);
+    o->d.arm(clock_type::now() + 20ms);
+    o->d.disarm();
+    ioc.run_for(5s);
+    EXPECT_EQ(o->told, 0);
+    EXPECT_FALSE(o->d.take_expired());
+    EXPECT_EQ(o->d.wait_end(), clock_type::time_point::max()) << "the wait ended";
+}
+
+TEST(Deadline, LaterDeadlineKeepsThePendingWait)
+{
+    asio::io_context ioc;
+    auto o = std::make_shared<owner>(ioc);
+    auto first = clock_type::now() + 20ms;
+    o->d.arm(first);
+    auto later = first + 60ms;
+    o->d.arm(later);
+    EXPECT_EQ(o->d.wait_end(), first) << "no new wait for a later deadline";
+    EXPECT_EQ(o->d.due(), later);
+    ioc.run_for(5s);
+    EXPECT_EQ(o->told, 1);
+    EXPECT_GE(o->told_at, later) << "the first wait's end is not the deadline";
+}
+
+TEST(Deadline, EarlierDeadlineStartsANewWait)
+{
+    asio::io_context ioc;
+    auto o = std::make_shared<owner>(ioc);
+    auto start = clock_type::now();
+    o->d.arm(start + 10s);
+    auto earlier = start + 20ms;
+    o->d.arm(earlier);
+    EXPECT_EQ(o->d.wait_end(), earlier);
+    ioc.run_for(5s);
+    EXPECT_EQ(o->told, 1);
+    EXPECT_GE(o->told_at, earlier);
+    EXPECT_LT(o->told_at, start + 5s) << "not at the replaced wait's end";
+}
+
+TEST(Deadline, ArmingAgainClearsTheExpiredFlag)
+{
+    asio::io_context ioc;
+    auto o = std::make_shared<owner>(ioc);
+    o->d.arm(clock_type::now() + 10ms);
+    ioc.run_for(5s);
+    ASSERT_EQ(o->told, 1);
+    o->d.arm(clock_type::now() + 1h);
+    EXPECT_FALSE(o->d.take_expired());
+}
+
+TEST(Deadline, OwnerGoneBeforeTheDeadlineIsNeverTold)
+{
+    asio::io_context ioc;
+    {
+        auto o = std::make_shared<owner>(ioc);
+        o->d.arm(clock_type::now() + 10ms);
+    } // the timer goes with its owner: the pending wait ends aborted
+    EXPECT_EQ(ioc.run_for(5s), 1U) << "the aborted wait's handler ran and touched nothing";
+}
 
 /// One server connection and its client on loopback, both on one io_context; the client
 /// records what it reads and when the server closed.

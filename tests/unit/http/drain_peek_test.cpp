@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// The last check of step 4 (DESIGN.md §3): when the drain grace of an idle connection ends,
+// The last check of step 4 (docs/design.md §3): when the drain grace of an idle connection ends,
 // the server peeks before it closes, and a request already queued is served, not dropped.
 //
 // The race it closes is a window of microseconds on a real socket (the grace timer cancels

@@ -1,0 +1,335 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// connection<Stream>'s request loop: accept to close, the idle wait, the header and the body
+// under their deadlines (included by connection.hpp only).
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+
+#include <algorithm>
+#include <utility>
+
+namespace baton::http::detail {
+
+namespace conn_impl {
+
+/// An idle connection waits with a small buffer: 1000 idle keep-alive clients must not
+/// hold 16 MiB. Small requests (curl, wrk, API clients) fit; bigger ones grow the buffer
+/// while they are read. 512 rather than 1024: this buffer is most of an idle connection.
+inline constexpr std::size_t idle_read_chunk = 512;
+
+/// Beast's parse errors in baton's terms.
+inline boost::system::error_code map_parse_error(const boost::system::error_code& ec) noexcept
+{
+    namespace bhttp = boost::beast::http;
+    if (ec == bhttp::error::header_limit)
+        return errc::header_too_large;
+    if (ec == bhttp::error::body_limit)
+        return errc::body_too_large;
+    return errc::bad_request;
+}
+
+/// The size of a message's fields as they were on the wire (name, ": ", value, CRLF).
+template <class Fields>
+std::size_t field_bytes(const Fields& fields) noexcept
+{
+    std::size_t n = 0;
+    for (const auto& f : fields)
+        n += f.name_string().size() + f.value().size() + 4;
+    return n;
+}
+
+} // namespace conn_impl
+
+template <class Stream>
+connection<Stream>::connection(server_state& st, Stream stream, registry* reg)
+    : st_(st)
+    , stream_(std::move(stream))
+    , reg_(reg)
+    , deadline_(*this, stream_.get_executor())
+{
+    if (reg_ != nullptr)
+        it_ = reg_->insert(reg_->end(), this);
+    on_chunk_header_ = [this](std::uint64_t, boost::beast::string_view ext,
+                              boost::system::error_code& ec) {
+        // chunk extensions count against max_header_bytes, like the header itself
+        chunk_ext_bytes_ += ext.size();
+        if (chunk_ext_bytes_ > st_.opts.max_header_bytes)
+            ec = boost::beast::http::error::header_limit;
+    };
+}
+
+template <class Stream>
+connection<Stream>::~connection()
+{
+    if (reg_ != nullptr)
+        reg_->erase(it_);
+    st_.release_connection();
+}
+
+template <class Stream>
+void connection<Stream>::start(std::shared_ptr<connection> c)
+{
+    auto ex = c->stream_.get_executor();
+    auto* raw = c.get();
+    boost::asio::co_spawn(ex, raw->run(std::move(c)), boost::asio::detached);
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection> self)
+{
+    try {
+        co_await serve();
+    } catch (const std::exception& e) {
+        st_.report(errc::bad_request, e.what());
+    }
+    is_idle_ = false;
+    deadline_.disarm();
+    traits::close(stream_);
+    (void)self; // the frame holds the connection until here
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::serve()
+{
+    for (bool is_first = true;; is_first = false) {
+        // Wait for the first byte of the next request (or use a pipelined one).
+        bool is_in_grace = false;
+        if (buf_.size() == 0) {
+            auto ec = co_await wait_first_byte(is_first);
+            if (ec)
+                co_return; // closed, in stages where it was ours to close
+            is_in_grace = st_.is_draining();
+        }
+        // The first request's header is due header_timeout after the accept; a later one's
+        // after its first byte (from the moment more must be read: a header that arrived
+        // whole needs no deadline, nor a clock read).
+        std::optional<clock::time_point> header_deadline;
+        if (is_first)
+            header_deadline = accepted_at_ + st_.opts.header_timeout;
+
+        is_idle_ = false;
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(
+            std::min<std::size_t>(st_.opts.max_header_bytes, UINT32_MAX)));
+        parser_->body_limit(st_.opts.max_body_bytes);
+        parser_->eager(false); // stop after the header: framing is checked before the body
+
+        auto header_ec = co_await read_header(header_deadline);
+        if (header_ec) {
+            co_await reject(header_ec);
+            co_return;
+        }
+        if (st_.opts.admit) {
+            auto verdict = st_.opts.admit(parser_->get().base());
+            if (verdict != boost::beast::http::status::unknown) {
+                // answered from the header alone: the body is never read
+                st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
+                co_await answer_and_close(verdict);
+                co_return;
+            }
+        }
+        if (parser_->get().version() == 11 && !parser_->is_done() &&
+            boost::beast::iequals(parser_->get()[boost::beast::http::field::expect],
+                                  "100-continue")) {
+            auto write_ec = co_await write_all("HTTP/1.1 100 Continue\r\n\r\n");
+            if (write_ec)
+                co_return;
+        }
+        if (!parser_->is_done()) {
+            auto body_ec = co_await read_body();
+            if (body_ec) {
+                co_await reject(body_ec);
+                co_return;
+            }
+        }
+
+        request req = parser_->release();
+        parser_.reset();
+        bool is_keep_alive = co_await respond(req, is_in_grace);
+        if (!is_keep_alive) {
+            // A client that asked for the close (Connection: close, or HTTP/1.0 without
+            // keep-alive) sends nothing after its request (RFC 9112 section 9.6). When nothing
+            // of it is unread once the response is written, there is no FIN of its own to wait
+            // for: the close follows at once (nginx's lingering_close on does the same), one
+            // wake-up, one timer and one read fewer per connection. A byte that came anyway
+            // would turn close() into a reset, so that close is staged, as is every close the
+            // server decides. shutdown_send() first: the FIN goes out (on the response's held
+            // last segment, see finish()) even if a forked child still holds the descriptor.
+            if (!req.keep_alive() && !is_forced_ && !has_pending_request()) {
+                traits::shutdown_send(stream_);
+                traits::close(stream_);
+            } else {
+                co_await staged_close();
+            }
+            co_return;
+        }
+    }
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first_byte(bool is_first)
+{
+    is_idle_ = true;
+    auto now = clock::now();
+    is_drain_watch_ = st_.is_draining();
+    if (is_drain_watch_)
+        deadline_.arm(now + st_.opts.drain_grace); // step 4: the drain grace
+    else if (is_first)
+        deadline_.arm(accepted_at_ + st_.opts.header_timeout);
+    else
+        deadline_.arm(now + st_.opts.idle_timeout);
+    if (buf_.capacity() > conn_impl::idle_read_chunk)
+        buf_.shrink_to_fit(); // empty here: gives the memory back
+    // Read in place rather than through read_more(): one coroutine frame less per idle
+    // connection.
+    auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::idle_read_chunk),
+                                                    conn_impl::tuple_awaitable);
+    buf_.commit(n);
+    bool timed_out = deadline_.take_expired();
+    bool is_drain = is_drain_watch_; // the peek below arms its own deadline
+    if (!ec)
+        co_return ec;
+    if (is_forced_)
+        co_return ec;
+    // Step 4: before closing an idle connection, check whether request bytes are already
+    // waiting (non-blocking peek); if so, serve them.
+    if (timed_out && traits::available(stream_) > 0) {
+        deadline_.arm(clock::now() + st_.opts.header_timeout);
+        ec = co_await read_more();
+        deadline_.disarm();
+        if (!ec)
+            co_return ec;
+    }
+    if (timed_out && is_drain)
+        st_.counters.connections_closed_by_drain.fetch_add(1, std::memory_order_relaxed);
+    if (ec == boost::asio::error::eof || !timed_out) {
+        traits::close(stream_); // the client closed (or the stream failed): nothing to linger for
+        co_return ec;
+    }
+    co_await staged_close();
+    co_return ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::read_header(std::optional<clock::time_point> header_due)
+{
+    namespace bhttp = boost::beast::http;
+    fold_scanner folds;
+    bool is_armed = false;
+    auto& p = *parser_;
+    for (;;) {
+        if (buf_.size() > 0) {
+            boost::system::error_code ec;
+            auto n = p.put(buf_.data(), ec);
+            folds.feed(std::string_view(static_cast<const char*>(buf_.data().data()), n), false);
+            buf_.consume(n);
+            if (ec == bhttp::error::bad_version &&
+                has_unsupported_version(
+                    std::string_view(static_cast<const char*>(buf_.data().data()), buf_.size()))) {
+                deadline_.disarm();
+                co_return errc::unsupported_version;
+            }
+            if (ec && ec != bhttp::error::need_more) {
+                deadline_.disarm();
+                co_return conn_impl::map_parse_error(ec);
+            }
+            if (p.is_header_done())
+                break;
+        }
+        if (!is_armed) {
+            deadline_.arm(header_due.value_or(clock::now() + st_.opts.header_timeout));
+            is_armed = true;
+        }
+        if (auto read_ec = co_await read_more_unparsed(errc::header_timeout))
+            co_return read_ec;
+    }
+    deadline_.disarm();
+    if (folds.has_fold())
+        co_return errc::bad_request; // obs-fold: RFC 9112 §5.2 lets a server reject it
+    auto version = p.get().version();
+    if (version != 10 && version != 11)
+        co_return errc::unsupported_version;
+    co_return validate_framing(p.get().base());
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body()
+{
+    namespace bhttp = boost::beast::http;
+    auto& p = *parser_;
+    if (p.is_done())
+        co_return boost::system::error_code{};
+    p.eager(true);
+    const bool is_chunked = p.chunked();
+    if (is_chunked) {
+        chunk_ext_bytes_ = 0;
+        p.on_chunk_header(on_chunk_header_);
+    }
+    deadline_.arm(clock::now() + st_.opts.body_timeout);
+    for (;;) {
+        // Beast 1.81 BOOST_ASSERTs (n >= 5 in parse_chunk_header) when the end of a valid
+        // chunked body arrives split across reads; fixed in Boost 1.86. Never hand it fewer
+        // than 5 bytes of a chunked body: what is left of a valid one never is ("0\r\n\r\n").
+        if (buf_.size() > 0 && (!is_chunked || buf_.size() >= 5)) {
+            boost::system::error_code ec;
+            auto n = p.put(buf_.data(), ec);
+            buf_.consume(n);
+            if (ec && ec != bhttp::error::need_more) {
+                deadline_.disarm();
+                co_return conn_impl::map_parse_error(ec);
+            }
+            if (p.is_done()) {
+                // trailer fields join the header's: together they are held to the limit
+                if (is_chunked && conn_impl::field_bytes(p.get()) > st_.opts.max_header_bytes) {
+                    deadline_.disarm();
+                    co_return errc::header_too_large;
+                }
+                break;
+            }
+            if (!ec && n > 0)
+                continue;
+        }
+        // What is left unparsed is an unfinished chunk header or the trailer section.
+        if (auto read_ec = co_await read_more_unparsed(errc::body_timeout))
+            co_return read_ec;
+    }
+    deadline_.disarm();
+    co_return boost::system::error_code{};
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::read_more_unparsed(errc on_timeout)
+{
+    // What is still unparsed (a header, a chunk header, a trailer) is held to the header limit.
+    if (buf_.size() >= st_.opts.max_header_bytes) {
+        deadline_.disarm();
+        co_return errc::header_too_large;
+    }
+    auto read_ec = co_await read_more();
+    if (read_ec) {
+        bool timed_out = deadline_.take_expired();
+        co_return timed_out ? boost::system::error_code(on_timeout) : read_ec;
+    }
+    co_return boost::system::error_code{};
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(std::size_t chunk)
+{
+    auto [ec, n] =
+        co_await stream_.async_read_some(buf_.prepare(chunk), conn_impl::tuple_awaitable);
+    buf_.commit(n);
+    co_return ec;
+}
+
+template <class Stream>
+bool connection<Stream>::has_pending_request() noexcept
+{
+    return buf_.size() > 0 || traits::available(stream_) > 0;
+}
+
+} // namespace baton::http::detail

@@ -1,0 +1,217 @@
+#pragma once
+// SPDX-License-Identifier: MIT
+
+// connection<Stream>'s response path: the handler, the header's keep-alive and framing, the
+// one send path of finish() and flush() (included by connection.hpp only).
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <boost/system/system_error.hpp>
+
+#include <utility>
+
+namespace baton::http::detail {
+
+namespace conn_impl {
+
+/// The response buffer a connection keeps between responses (a header and a small body);
+/// beyond it the buffer is freed once written.
+inline constexpr std::size_t kept_out_capacity = 1024;
+
+} // namespace conn_impl
+
+template <class Stream>
+boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, bool is_in_grace)
+{
+    namespace bhttp = boost::beast::http;
+    response_state rs;
+    rs.version = req.version();
+    rs.is_head = req.method() == bhttp::verb::head;
+    rs.wants_keep_alive = req.keep_alive();
+
+    std::exception_ptr failure;
+    if (st_.coroutine_handler) {
+        response_writer w(rs, this);
+        try {
+            co_await st_.coroutine_handler(req, w);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    } else {
+        // A plain function may block: it runs on the worker pool, never on this loop.
+        response_writer w(rs, nullptr);
+        try {
+            co_await boost::asio::co_spawn(
+                st_.pool()->get_executor(),
+                [&]() -> boost::asio::awaitable<void> {
+                    st_.plain_handler(req, w);
+                    co_return;
+                },
+                boost::asio::use_awaitable);
+        } catch (...) {
+            failure = std::current_exception();
+        }
+    }
+    if (is_forced_ || is_broken_)
+        co_return false; // close() cut us, or a flush found the client gone
+    if (failure) {
+        std::string what = "handler threw";
+        try {
+            std::rethrow_exception(failure);
+        } catch (const std::exception& e) {
+            what += ": ";
+            what += e.what();
+        } catch (...) {
+        }
+        st_.report(errc::handler_exception, what);
+        if (rs.is_header_sent)
+            co_return false; // too late for a 500: end the body abruptly
+        rs.status = bhttp::status::internal_server_error;
+        rs.fields.clear();
+        rs.body = "Internal Server Error\n";
+        rs.wants_keep_alive = false;
+    }
+    bool is_finished = co_await finish(rs);
+    if (!is_finished)
+        co_return false;
+    st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
+    if (is_in_grace)
+        st_.counters.requests_served_in_grace.fetch_add(1, std::memory_order_relaxed);
+    co_return rs.is_keep_alive;
+}
+
+template <class Stream>
+boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
+{
+    std::string_view rest;
+    auto ec = send_now(rs, true, rest); // usually all of it: no write_rest frame
+    if (!ec && !rest.empty())
+        ec = co_await write_rest(rest);
+    give_back_out();
+    co_return !ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::flush(response_state& rs)
+{
+    std::string_view rest;
+    auto ec = send_now(rs, false, rest);
+    if (!ec && !rest.empty())
+        ec = co_await write_rest(rest);
+    give_back_out();
+    if (ec)
+        throw boost::system::system_error(ec, "flush");
+}
+
+template <class Stream>
+boost::system::error_code connection<Stream>::send_now(response_state& rs, bool is_final,
+                                                       std::string_view& rest)
+{
+    std::string& out = take_out();
+    if (!rs.is_header_sent)
+        append_response_header(out, rs, is_final);
+    if (!rs.is_head) {
+        switch (rs.mode) {
+        case body_mode::content_length:
+        case body_mode::close_delimited:
+            out += rs.body;
+            break;
+        case body_mode::chunked:
+            append_chunk(out, rs.body);
+            if (is_final)
+                out += last_chunk;
+            break;
+        case body_mode::none:
+            break;
+        }
+    }
+    rs.body.clear();
+    rest = out;
+    if (rest.empty())
+        return {};
+    // The last response of its connection: its last segment waits (MSG_MORE) for the
+    // shutdown that serve() does right after, and goes out with the FIN on it.
+    return write_now(rest, is_final && !rs.is_keep_alive);
+}
+
+template <class Stream>
+void connection<Stream>::append_response_header(std::string& out, response_state& rs, bool is_final)
+{
+    // A whole body has a Content-Length; one still being written is chunked on HTTP/1.1 and
+    // delimited by the close on HTTP/1.0.
+    if (!status_has_body(rs.status))
+        rs.mode = body_mode::none;
+    else if (is_final)
+        rs.mode = body_mode::content_length;
+    else
+        rs.mode = rs.version == 11 ? body_mode::chunked : body_mode::close_delimited;
+    // Step 3: a response whose header is not written yet carries Connection: close once
+    // shutdown began, unless more pipelined requests are already here (they are answered
+    // too, and the last response carries it).
+    rs.is_keep_alive = rs.wants_keep_alive && rs.mode != body_mode::close_delimited &&
+                       (!st_.is_draining() || has_pending_request());
+    append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size(), st_.keep_alive_hint_s);
+    rs.is_header_sent = true;
+}
+
+template <class Stream>
+boost::system::error_code connection<Stream>::write_now(std::string_view& data,
+                                                        bool is_last) noexcept
+{
+    if (is_broken_ || is_forced_)
+        return boost::asio::error::operation_aborted;
+    boost::system::error_code ec;
+    data.remove_prefix(traits::try_write(stream_, data, ec, is_last));
+    if (ec)
+        is_broken_ = true;
+    return ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::write_rest(std::string_view data)
+{
+    if (is_broken_ || is_forced_)
+        co_return boost::asio::error::operation_aborted;
+    deadline_.arm(clock::now() + st_.opts.write_timeout);
+    auto [ec, n] = co_await boost::asio::async_write(stream_, boost::asio::buffer(data),
+                                                     conn_impl::tuple_awaitable);
+    (void)n;
+    bool timed_out = deadline_.take_expired();
+    if (ec) {
+        is_broken_ = true;
+        if (timed_out) {
+            ec = errc::write_timeout;
+            st_.report(ec, "writing a response"); // a client gone away is not worth a line
+        }
+    }
+    co_return ec;
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code>
+connection<Stream>::write_all(std::string_view data)
+{
+    auto ec = write_now(data);
+    if (!ec && !data.empty())
+        ec = co_await write_rest(data);
+    co_return ec;
+}
+
+template <class Stream>
+std::string& connection<Stream>::take_out() noexcept
+{
+    out_.clear(); // keeps its capacity: no allocation per response once it has grown
+    return out_;
+}
+
+template <class Stream>
+void connection<Stream>::give_back_out() noexcept
+{
+    // What a large body grew it to is not kept: an idle connection holds a small buffer.
+    // (take_out() clears what a small one still holds.)
+    if (out_.capacity() > conn_impl::kept_out_capacity)
+        std::string().swap(out_);
+}
+
+} // namespace baton::http::detail
