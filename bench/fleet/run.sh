@@ -17,9 +17,9 @@
 #   nginx    nginx-light, upstream keepalive, passive checks only
 #   go       strict HAProxy, the Go anchor worker (../shared/anchors/go18http) on each host
 #   nodelay  strict HAProxy, no --drain-delay: today's stop, for the difference
-# --health and --drain-delay are used when `start_server --help` lists them (--health=off
-# forces them off); without them HAProxy checks the worker's own GET / and no host drains
-# before it stops.
+# --health and --drain-delay are each used when `start_server --help` lists them (--health
+# off: neither); without --health HAProxy checks the worker's own GET /, which stays 200
+# through a drain delay, so only both together take a stopping host out in time.
 #
 # Options: --bin DIR (start_server and hello; default build/release/bin), --drain-delay S
 # (default 2), --requests N (each load's cap, default 1000000), --concurrency C (each load,
@@ -54,10 +54,12 @@ done
 [ -x "$bin/start_server" ] && [ -x "$bin/hello" ] ||
     { echo "run.sh: no start_server/hello in $bin (make build, or --bin)" >&2; exit 1; }
 
-has_health=0
-if [ "$health_mode" = auto ] && "$bin/start_server" --help 2>&1 | grep -q -- '--health' &&
-    "$bin/start_server" --help 2>&1 | grep -q -- '--drain-delay'; then
-    has_health=1
+# Each option is used once start_server's --help lists it (--health off: neither).
+help=$("$bin/start_server" --help 2>&1 || true)
+has_health=0 has_delay=0
+if [ "$health_mode" = auto ]; then
+    grep -qE '^ +--health[= ]' <<<"$help" && has_health=1
+    grep -qE '^ +--drain-delay[= ]' <<<"$help" && has_delay=1
 fi
 
 dir=$(mktemp -d /tmp/baton-fleet.XXXXXX)
@@ -113,10 +115,8 @@ start_host() {
     local n=$1 args
     args=(--port "127.0.0.$n:$port" --pid-file "$dir/h$n.pid" --status-file "$dir/h$n.status"
         --shutdown-timeout=10 "${readiness[@]}")
-    if [ $has_health = 1 ]; then
-        args+=(--health="127.0.0.$n:$health_port")
-        [ "$delay" = 0 ] || args+=(--drain-delay="$delay")
-    fi
+    [ $has_health = 0 ] || args+=(--health="127.0.0.$n:$health_port")
+    [ "$delay" = 0 ] || args+=(--drain-delay="$delay")
     "$bin/start_server" "${args[@]}" -- "${worker[@]}" >>"$dir/h$n.log" 2>&1 &
     host_pid[$n]=$!
     pids+=($!)
@@ -252,7 +252,7 @@ run_variant() {
     *) echo "run.sh: unknown variant $v" >&2; exit 2 ;;
     esac
     [ $lb = nginx ] || command -v haproxy >/dev/null || { echo "== $v: haproxy not installed"; return; }
-    [ $has_health = 1 ] || delay=0
+    [ $has_delay = 1 ] || delay=0
     port=$(free_port) health_port=$(free_port) front=$(free_port)
     echo "== $v: $([ $lb = nginx ] && echo nginx || echo "HAProxy $lb"), worker $wname, \
 drain delay ${delay} s, check $([ $has_health = 1 ] && echo "/readyz on --health" || echo "GET / on the worker")"
@@ -270,5 +270,6 @@ drain delay ${delay} s, check $([ $has_health = 1 ] && echo "/readyz on --health
 }
 
 head -c 4096 /dev/zero | tr '\0' x >"$dir/body"
-[ $has_health = 1 ] || echo "note: $bin/start_server has no --health/--drain-delay: checks on GET /, no drain delay"
+[ $has_health = 1 ] || echo "note: $bin/start_server has no --health: HAProxy checks the worker's GET /"
+[ $has_delay = 1 ] || echo "note: $bin/start_server has no --drain-delay: every variant stops at once"
 for v in $variants; do run_variant "$v"; done

@@ -292,7 +292,8 @@ std::string reason_to_skip(std::filesystem::path& haproxy)
         return "haproxy is not installed (apt-get install haproxy)";
     child_process help({fixture_program("start_server").string(), "--help"});
     help.wait_for_exit_code(10s);
-    if (!help.has_output("--health") || !help.has_output("--drain-delay"))
+    // an option's own line, not a mention in another's text
+    if (!help.has_output("\n  --health=") || !help.has_output("\n  --drain-delay="))
         return "start_server has no --health/--drain-delay yet";
     return {};
 }
