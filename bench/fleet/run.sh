@@ -134,6 +134,7 @@ start_lb() {
     export FLEET_H2=127.0.0.2:$port FLEET_H3=127.0.0.3:$port FLEET_H4=127.0.0.4:$port
     if [ $lb = nginx ]; then
         mkdir -p "$dir/client_body" "$dir/proxy"
+        chmod 755 "$dir" # nginx's workers run as nobody when it starts as root
         sed "s|@FLEET_DIR@|$dir|g; s|@FLEET_FRONT@|$FLEET_FRONT|; s|@FLEET_H2@|$FLEET_H2|;
              s|@FLEET_H3@|$FLEET_H3|; s|@FLEET_H4@|$FLEET_H4|" \
             "$repo/examples/nginx/nginx.conf" >"$dir/nginx.conf"
@@ -196,7 +197,7 @@ report_phase() { # PHASE FROM_MS TO_MS WRETR0 WREDIS0
     if [ $lb = nginx ]; then
         # nginx OSS counts no retries: a request that tried two hosts logs "a, b"
         printf '  %-6s retried (access log): %s; out of the pool: n/a (passive checks)\n' "$phase" \
-            "$(grep -c ', 127\.' "$dir/nginx-access.$phase.log" || true)"
+            "$(tail -n +"$log_from" "$dir/nginx-access.log" | grep -c ', 127\.' || true)"
         return
     fi
     read -r w1 r1 <<<"$(counters)"
@@ -209,6 +210,8 @@ report_phase() { # PHASE FROM_MS TO_MS WRETR0 WREDIS0
 run_phase() {
     local phase=$1 n w0 r0 from to
     read -r w0 r0 <<<"$(counters)"
+    log_from=1 # nginx: this phase's first access log line
+    [ ! -f "$dir/nginx-access.log" ] || log_from=$(($(wc -l <"$dir/nginx-access.log") + 1))
     start_load "$phase"
     sleep 1 # load reaches steady state before the first host moves
     from=$(now_ms)
@@ -227,10 +230,6 @@ run_phase() {
     to=$(now_ms)
     sleep 1 # and a tail of load over the whole fleet
     stop_load
-    if [ $lb = nginx ]; then
-        mv "$dir/nginx-access.log" "$dir/nginx-access.$phase.log"
-        kill -USR1 $lb_pid # reopen the log
-    fi
     printf '  %-6s %s ms for the three hosts\n' "$phase" $((to - from))
     report_phase "$phase" "$from" "$to" "${w0:-0}" "${r0:-0}"
 }
