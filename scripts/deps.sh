@@ -12,7 +12,7 @@ packages=(
     # fuzz preset (libFuzzer) and LeakSanitizer runtime
     clang libclang-rt-14-dev
     # tests and benchmarks
-    apache2-utils wrk nginx-light libserver-starter-perl golang-go curl procps iproute2 systemd gnuplot-nox
+    apache2-utils wrk nginx-light haproxy libserver-starter-perl golang-go curl procps iproute2 systemd gnuplot-nox
 )
 
 missing=()
