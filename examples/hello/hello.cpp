@@ -3,14 +3,36 @@
 // Serves the sockets start_server hands down (or the address in argv[1], default
 // 127.0.0.1:8080) until SIGTERM, then drains. `--no-flush` skips the flush (the response
 // then gets a Content-Length, so HTTP/1.0 keep-alive clients such as `ab -k` stay alive).
-// `--threads N` runs N event-loop threads (default: one per core).
+// `--threads N` runs N event-loop threads (default: one per core). `GET /readyz` is the
+// readiness probe; `--drain-delay=SECONDS` keeps serving that long after SIGTERM with the
+// probe at 503 (alone behind a load balancer; ignored under start_server).
+#include <baton/http/readiness.hpp>
 #include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 #include <baton/http/sleep.hpp>
 
 #include <charconv>
+#include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
+
+namespace {
+
+// Seconds as text (`2`, `0.5`) → milliseconds; false when it is not a number from 0 to a day.
+bool parse_seconds(std::string_view text, std::chrono::milliseconds& out)
+{
+    const std::string s(text);
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 86'400)
+        return false;
+    out = std::chrono::milliseconds(static_cast<long long>(v * 1000 + 0.5));
+    return true;
+}
+
+} // namespace
 
 int main(int argc, char** argv)
 {
@@ -18,9 +40,18 @@ int main(int argc, char** argv)
     std::string_view address = "127.0.0.1:8080";
     bool is_flushing = true;
     baton::http::options opts;
+    baton::http::serve_options serve;
+    serve.drain_timeout = 5s;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "--no-flush") {
+        if (arg == "--drain-delay" || arg.starts_with("--drain-delay=")) {
+            const std::string_view v = arg == "--drain-delay" ? (i + 1 < argc ? argv[++i] : "")
+                                                              : arg.substr(arg.find('=') + 1);
+            if (!parse_seconds(v, serve.drain_delay)) {
+                std::fprintf(stderr, "hello: --drain-delay wants seconds from 0 to 86400\n");
+                return 2;
+            }
+        } else if (arg == "--no-flush") {
             is_flushing = false;
         } else if (arg == "--threads") {
             std::string_view n = i + 1 < argc ? argv[++i] : "";
@@ -40,8 +71,10 @@ int main(int argc, char** argv)
     };
     baton::http::server server(
         opts,
-        [is_flushing](const baton::http::request&,
+        [is_flushing](const baton::http::request& req,
                       baton::http::response_writer& w) -> boost::asio::awaitable<void> {
+            if (baton::http::answer_readiness(req, w))
+                co_return;
             w.write("Hello, ");
             if (is_flushing)
                 co_await w.flush();
@@ -54,8 +87,6 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "hello: %s\n", e.what());
         return 111;
     }
-    baton::http::serve_options serve;
-    serve.drain_timeout = 5s;
     auto ec = baton::http::serve_until_signal(server, serve);
     if (ec)
         std::fprintf(stderr, "hello: %s\n", ec.message().c_str());

@@ -28,6 +28,7 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
     rs.version = req.version();
     rs.is_head = req.method() == bhttp::verb::head;
     rs.wants_keep_alive = req.keep_alive();
+    rs.server = &st_;
 
     std::exception_ptr failure;
     if (st_.coroutine_handler) {
@@ -146,10 +147,10 @@ void connection<Stream>::append_response_header(std::string& out, response_state
     else
         rs.mode = rs.version == 11 ? body_mode::chunked : body_mode::close_delimited;
     // Step 3: a response whose header is not written yet carries Connection: close once
-    // shutdown began, unless more pipelined requests are already here (they are answered
-    // too, and the last response carries it).
+    // shutdown began (or the server left the pool), unless more pipelined requests are
+    // already here (they are answered too, and the last response carries it).
     rs.is_keep_alive = rs.wants_keep_alive && rs.mode != body_mode::close_delimited &&
-                       (!st_.is_draining() || has_pending_request());
+                       (!st_.is_leaving() || has_pending_request());
     append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size(), st_.keep_alive_hint_s);
     rs.is_header_sent = true;
 }

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include "server_state.hpp"
+
 #include <baton/http/response_writer.hpp>
 
 namespace baton::http {
@@ -11,6 +13,11 @@ void response_writer::set(boost::beast::http::field name, std::string_view value
 void response_writer::set(std::string_view name, std::string_view value)
 {
     state_->fields.set(name, value);
+}
+
+bool response_writer::is_draining() const noexcept
+{
+    return state_->server != nullptr && state_->server->is_leaving();
 }
 
 boost::asio::awaitable<void> response_writer::flush()

@@ -319,6 +319,16 @@ void server::close() noexcept
     }
 }
 
+void server::leave_pool() noexcept
+{
+    impl_->state->leave_pool();
+}
+
+bool server::is_draining() const noexcept
+{
+    return impl_->state->is_leaving();
+}
+
 server_stats server::stats() const noexcept
 {
     return impl_->state->stats();

@@ -87,6 +87,16 @@ public:
 
     bool is_draining() const noexcept { return draining_.load(std::memory_order_acquire); }
 
+    /// server::leave_pool(): responses close their connections, accepting goes on.
+    void leave_pool() noexcept { leaving_.store(true, std::memory_order_release); }
+
+    /// Left the pool or draining: what server::is_draining() and every response's
+    /// keep-alive decision read.
+    bool is_leaving() const noexcept
+    {
+        return leaving_.load(std::memory_order_acquire) || is_draining();
+    }
+
     /// When draining began (meaningful once is_draining()).
     std::chrono::steady_clock::time_point drain_start() const noexcept;
 
@@ -110,6 +120,7 @@ public:
 private:
     std::unique_ptr<boost::asio::thread_pool> pool_;
     std::atomic<bool> draining_{false};
+    std::atomic<bool> leaving_{false};
     std::atomic<std::chrono::steady_clock::rep> drain_start_{0};
     std::atomic<std::size_t> live_{0};
     std::mutex m_;

@@ -51,6 +51,10 @@ public:
     /// True once the header went out (the status and fields can no longer change).
     bool is_header_sent() const noexcept { return state_->is_header_sent; }
 
+    /// True once the server left the pool or began its shutdown (server::is_draining()):
+    /// a handler may then answer a health check with 503 or cut a long stream short.
+    bool is_draining() const noexcept;
+
 private:
     detail::response_state* state_;
     detail::response_sink* sink_;

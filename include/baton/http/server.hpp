@@ -108,6 +108,16 @@ public:
     /// Cut every connection and stop the event loops now. Thread-safe and idempotent.
     void close() noexcept;
 
+    /** Leave the load balancer's pool, serving on: from now on every response carries
+        `Connection: close` (pooled clients move to other hosts), is_draining() is true and
+        the readiness probe (readiness.hpp) answers 503, while the listeners keep accepting
+        until shutdown(). serve_until_signal does this for serve_options::drain_delay.
+        Thread-safe and idempotent. */
+    void leave_pool() noexcept;
+
+    /// True from leave_pool() or the start of shutdown(). Thread-safe.
+    bool is_draining() const noexcept;
+
     server_stats stats() const noexcept;
 
 private:

@@ -12,6 +12,8 @@
 
 namespace baton::http::detail {
 
+class server_state;
+
 /// How the body of a response is delimited on the wire.
 enum class body_mode { none, content_length, chunked, close_delimited };
 
@@ -26,6 +28,7 @@ struct response_state {
     bool is_header_sent = false;
     bool is_keep_alive = false; ///< as sent in the header
     body_mode mode = body_mode::none;
+    const server_state* server = nullptr; ///< whose drain response_writer::is_draining() reads
 };
 
 /// The connection side of flush().
