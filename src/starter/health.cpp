@@ -214,7 +214,7 @@ void health_endpoint::add_pollfds(std::vector<pollfd>& fds) const
         const short events = c->at == connection::phase::writing ? POLLOUT : POLLIN;
         fds.push_back({c->fd.get(), events, 0});
     }
-    if (conns_.size() < limits_.max_connections)
+    if (conns_.size() < limits_.max_connections && !accept_paused_until_)
         fds.push_back({listen_.get(), POLLIN, 0});
 }
 
@@ -230,13 +230,13 @@ void health_endpoint::on_poll(const pollfd* fds, std::size_t n, clock::time_poin
             listen_ready = true;
     }
     std::erase_if(conns_, [](const auto& c) { return c->at == connection::phase::closed; });
-    if (listen_ready)
+    if (listen_ready && !accept_paused_until_)
         accept_ready(now);
 }
 
 std::optional<health_endpoint::clock::time_point> health_endpoint::next_deadline() const
 {
-    std::optional<clock::time_point> first;
+    std::optional<clock::time_point> first = accept_paused_until_;
     for (const auto& c : conns_)
         if (!first || c->deadline < *first)
             first = c->deadline;
@@ -245,6 +245,8 @@ std::optional<health_endpoint::clock::time_point> health_endpoint::next_deadline
 
 void health_endpoint::on_tick(clock::time_point now)
 {
+    if (accept_paused_until_ && *accept_paused_until_ <= now)
+        accept_paused_until_.reset();
     std::erase_if(conns_, [now](const auto& c) {
         return c->at == connection::phase::closed || c->deadline <= now;
     });
@@ -256,8 +258,15 @@ void health_endpoint::accept_ready(clock::time_point now)
     while (conns_.size() < limits_.max_connections) {
         detail::unique_fd fd(
             ::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-        if (!fd)
-            return; // EAGAIN, or EMFILE and the like: try again at the next readiness
+        if (!fd) {
+            // A connection that failed before accept (ECONNABORTED) leaves the next one
+            // waiting; EMFILE, ENFILE, ENOBUFS, ENOMEM would leave the socket readable forever.
+            if (errno == ECONNABORTED || errno == EINTR)
+                continue;
+            if (!would_block(errno))
+                accept_paused_until_ = now + limits_.accept_pause;
+            return;
+        }
         auto c = std::make_unique<connection>();
         c->fd = std::move(fd);
         c->deadline = now + limits_.deadline;

@@ -72,6 +72,7 @@ public:
         std::size_t max_connections = 256;
         std::size_t max_head = 4096;
         clock::duration deadline = std::chrono::seconds(2);
+        clock::duration accept_pause = std::chrono::milliseconds(100);
     };
 
     /** Listen on `spec` (SO_REUSEADDR, IPV6_V6ONLY for IPv6, non-blocking, close-on-exec so
@@ -94,17 +95,18 @@ public:
     [[nodiscard]] const health_state& state() const noexcept { return state_; }
 
     /** Append one entry per open connection, then the listening socket's unless the
-        connection limit is reached. */
+        connection limit is reached or accepting is paused (accept4 failed for want of a
+        descriptor or memory: paused for `accept_pause`, so the loop does not spin). */
     void add_pollfds(std::vector<pollfd>& fds) const;
 
     /** Handle the entries add_pollfds appended (`fds[0..n)`, in its order, after poll(2) filled
         their revents): read, answer, accept. Entries that no longer match are ignored. */
     void on_poll(const pollfd* fds, std::size_t n, clock::time_point now);
 
-    /// The earliest connection deadline; nullopt when no connection is open.
+    /// The earliest connection deadline or end of a pause; nullopt when there is neither.
     [[nodiscard]] std::optional<clock::time_point> next_deadline() const;
 
-    /// Close every connection whose deadline is at or before `now`.
+    /// Close every connection whose deadline is at or before `now`; end a pause that is over.
     void on_tick(clock::time_point now);
 
     [[nodiscard]] int listen_fd() const noexcept { return listen_.get(); }
@@ -113,9 +115,9 @@ public:
 
     [[nodiscard]] std::size_t connection_count() const noexcept { return conns_.size(); }
 
+private:
     struct connection;
 
-private:
     health_endpoint(detail::unique_fd listen, std::uint16_t port, limits lim);
     void accept_ready(clock::time_point now);
     void step(connection& c);
@@ -125,6 +127,7 @@ private:
     limits limits_;
     health_state state_;
     std::vector<std::unique_ptr<connection>> conns_;
+    std::optional<clock::time_point> accept_paused_until_;
 };
 
 } // namespace baton::starter

@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <string>
@@ -334,3 +335,31 @@ TEST(HealthEndpoint, AThousandConcurrentProbesAreAllAnswered)
 }
 
 } // namespace
+
+TEST(HealthEndpoint, AcceptingPausesWhenOutOfDescriptorsAndResumesAfterThePause)
+{
+    auto ep = open_loopback();
+    const auto client = connect_to(ep.local_port());
+    send_text(client, "GET /livez HTTP/1.1\r\n\r\n");
+    rlimit saved{};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    const int lowest_free = ::dup(0);
+    ASSERT_GE(lowest_free, 0);
+    ::close(lowest_free);
+    rlimit tight = saved;
+    tight.rlim_cur = static_cast<rlim_t>(lowest_free); // accept4 now fails with EMFILE
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    std::vector<pollfd> fds;
+    ep.add_pollfds(fds);
+    ASSERT_EQ(::poll(fds.data(), fds.size(), 5000), 1);
+    const auto now = clock_type::now();
+    ep.on_poll(fds.data(), fds.size(), now);
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+    fds.clear();
+    ep.add_pollfds(fds);
+    EXPECT_TRUE(fds.empty()); // paused: the listening socket is not polled
+    ASSERT_TRUE(ep.next_deadline());
+    EXPECT_GT(*ep.next_deadline(), now);
+    ep.on_tick(*ep.next_deadline());
+    EXPECT_EQ(body_of(read_response(ep, client)), "alive\n");
+}
