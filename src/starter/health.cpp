@@ -79,13 +79,33 @@ bool is_token(std::string_view s)
     });
 }
 
-// The response to a complete request head, by its request line alone.
+// Every header line after the request line is `NAME:VALUE` with NAME a token.
+bool headers_ok(std::string_view rest)
+{
+    for (int n = 0; !rest.empty() && n < 4096; ++n) {
+        const auto eol = rest.find('\n');
+        auto line = rest.substr(0, eol);
+        rest = eol == std::string_view::npos ? std::string_view{} : rest.substr(eol + 1);
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        if (line.empty())
+            return true; // the blank line that ends the head
+        const auto colon = line.find(':');
+        if (colon == std::string_view::npos || !is_token(line.substr(0, colon)))
+            return false;
+    }
+    return true;
+}
+
+// The response to a complete request head: by its request line, once its headers are well formed.
 std::string answer(std::string_view head, const health_state& state)
 {
     const auto eol = head.find('\n');
     auto line = head.substr(0, eol);
     if (!line.empty() && line.back() == '\r')
         line.remove_suffix(1);
+    if (!headers_ok(head.substr(eol + 1)))
+        return make_response(400, "bad request\n", false);
     const auto sp1 = line.find(' ');
     const auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
     if (sp2 == std::string_view::npos || line.find(' ', sp2 + 1) != std::string_view::npos)
@@ -168,7 +188,7 @@ std::optional<health_endpoint> health_endpoint::open(const health_spec& spec, st
     const std::string where = (host.find(':') != std::string::npos ? "[" + host + "]" : host) +
                               ":" + std::to_string(spec.port);
     addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
+    hints.ai_family = host.find(':') != std::string::npos ? AF_INET6 : AF_INET;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
     addrinfo* res = nullptr;

@@ -75,8 +75,10 @@ public:
         clock::duration accept_pause = std::chrono::milliseconds(100);
     };
 
-    /** Listen on `spec` (SO_REUSEADDR, IPV6_V6ONLY for IPv6, non-blocking, close-on-exec so
-        no worker inherits it). nullopt with `error` set to one line when it cannot. */
+    /** Listen on `spec`: a host with `:` is IPv6, any other is resolved as IPv4, as `--port`
+        does (so `localhost` is 127.0.0.1). (SO_REUSEADDR, IPV6_V6ONLY for IPv6, non-blocking,
+       close-on-exec so no worker inherits it). nullopt with `error` set to one line when it cannot.
+     */
     static std::optional<health_endpoint> open(const health_spec& spec, std::string& error,
                                                limits lim);
 

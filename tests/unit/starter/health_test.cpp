@@ -135,6 +135,14 @@ std::pair<std::string, std::string> get_in(health_endpoint& ep, health_state sta
     return {r.substr(0, r.find("\r\n")), body_of(r)};
 }
 
+TEST(HealthEndpoint, OpensLocalhostAsIpv4Loopback)
+{
+    std::string error;
+    auto ep = health_endpoint::open({"localhost", 0}, error);
+    ASSERT_TRUE(ep) << error;
+    EXPECT_EQ(body_of(probe(*ep, "GET /livez HTTP/1.1\r\n\r\n")), "alive\n");
+}
+
 TEST(HealthEndpoint, ReadyzIs503StartingBeforeTheFirstGeneration)
 {
     auto ep = open_loopback();
@@ -200,7 +208,9 @@ TEST(HealthEndpoint, MalformedRequestLinesAre400)
 {
     auto ep = open_loopback();
     for (const char* bad : {"GET\r\n\r\n", "GET /readyz\r\n\r\n", "GET /readyz HTTP/2.0\r\n\r\n",
-                            "GET readyz HTTP/1.1\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n"}) {
+                            "GET readyz HTTP/1.1\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n",
+                            "GET /readyz HTTP/1.1\r\nno colon\r\n\r\n",
+                            "GET /readyz HTTP/1.1\r\n : folded\r\n\r\n"}) {
         const auto r = probe(ep, bad);
         EXPECT_TRUE(r.starts_with("HTTP/1.1 400 Bad Request\r\n")) << bad << " -> " << r;
     }
