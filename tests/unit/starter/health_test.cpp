@@ -373,3 +373,11 @@ TEST(HealthEndpoint, AcceptingPausesWhenOutOfDescriptorsAndResumesAfterThePause)
     ep.on_tick(*ep.next_deadline());
     EXPECT_EQ(body_of(read_response(ep, client)), "alive\n");
 }
+
+TEST(HealthEndpoint, BytesAfterTheHeadAreReadSoTheCloseIsAFinNotAReset)
+{
+    auto ep = open_loopback();
+    const auto r = probe(ep, "GET /livez HTTP/1.1\r\n\r\n" + std::string(16 * 1024, 'x'));
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200 OK\r\n")) << r.substr(0, 80);
+    EXPECT_TRUE(r.ends_with("\r\n\r\nalive\n")) << r.substr(0, 80); // not "<recv error>"
+}
