@@ -44,6 +44,8 @@ public:
             return "could not create the readiness socket";
         case errc::signalfd_failed:
             return "could not create the signal descriptor";
+        case errc::health_failed:
+            return "could not listen on the health address";
         }
         return "unknown start_server error";
     }

@@ -29,6 +29,7 @@ enum class errc {
     daemonize_failed,     ///< fork(2) failed while daemonizing
     notify_socket_failed, ///< the readiness socket could not be created
     signalfd_failed,      ///< signalfd(2) failed
+    health_failed,        ///< the `--health` address could not be listened on
 };
 
 /// The error category of `errc` (name "baton.starter").

@@ -36,6 +36,7 @@ Options (Getopt::Long rules: --opt=v or --opt v, one dash is enough, unique pref
   --shutdown-timeout=SECONDS  SIGKILL workers still alive this long after their signal
   --drain-delay=SECONDS       on a stop, report not ready (--health) and keep serving
                               this long before the workers get their signal (default 0)
+  --health=[HOST:]PORT        answer GET/HEAD /readyz and /livez there (load balancers)
   --restart                   restart the running start_server and wait for it
                               (needs --pid-file and --status-file)
   --stop                      stop the running start_server and wait for it

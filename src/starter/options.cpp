@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "options.hpp"
 
+#include "health.hpp"
 #include "log.hpp"
 
 #include <algorithm>
@@ -96,6 +97,17 @@ bool store_timeout(options& o, const option_arg& arg, options_error& err)
     return true;
 }
 
+bool store_health(options& o, const option_arg& arg, options_error& err)
+{
+    std::string error;
+    if (!parse_health_spec(arg.text, error)) {
+        err.message = std::move(error);
+        return false;
+    }
+    o.health = std::string(arg.text);
+    return true;
+}
+
 using opt = options; // the table's rows fit a line
 
 // The table Server::Starter's script hands Getopt::Long, then baton's additions.
@@ -123,6 +135,7 @@ constexpr option_spec option_table[] = {
     {"ready-timeout", arg_kind::string, false, store_timeout<&opt::ready_timeout>},
     {"shutdown-timeout", arg_kind::string, false, store_timeout<&opt::shutdown_timeout>},
     {"drain-delay", arg_kind::string, false, store_timeout<&opt::drain_delay>},
+    {"health", arg_kind::string, false, store_health},
 };
 
 std::string lower(std::string_view s)

@@ -45,6 +45,7 @@ struct options {
     std::optional<std::chrono::milliseconds> ready_timeout;    ///< `--ready-timeout` (seconds)
     std::optional<std::chrono::milliseconds> shutdown_timeout; ///< `--shutdown-timeout`
     std::optional<std::chrono::milliseconds> drain_delay;      ///< `--drain-delay` (seconds)
+    std::optional<std::string> health;                         ///< `--health=[HOST:]PORT`
     std::vector<std::string> command;                          ///< the server program and its args
     /// Lines for stderr about what was accepted as written but looks like a mistake (a value
     /// taken from the next word that starts with `--`).

@@ -3,6 +3,7 @@
 
 #include "common/unique_fd.hpp"
 #include "daemon.hpp"
+#include "health.hpp"
 #include "listeners.hpp"
 #include "log.hpp"
 #include "machine.hpp"
@@ -154,6 +155,7 @@ struct supervisor_setup {
     std::string port_env;
     detail::unique_fd signals;
     notify_socket notifier;
+    std::optional<health_endpoint> health; ///< `--health`
 
     supervisor_setup() = default;
     supervisor_setup(const supervisor_setup&) = delete;
@@ -204,6 +206,20 @@ bool open_sockets(const options& opts, supervisor_setup& s, setup_error& err)
     return true;
 }
 
+// Step 3b: start_server's own health endpoint (not inherited by workers: close-on-exec).
+bool open_health(const options& opts, supervisor_setup& s, setup_error& err)
+{
+    if (!opts.health)
+        return true;
+    std::string error;
+    const auto spec = parse_health_spec(*opts.health, error); // checked when parsed
+    if (spec)
+        s.health = health_endpoint::open(*spec, error);
+    if (!s.health)
+        err = {errc::health_failed, error};
+    return s.health.has_value();
+}
+
 // Step 4: signals arrive on a descriptor; SIGPIPE (a dead log pipe) is ignored here only.
 bool take_signals(supervisor_setup& s, setup_error& err)
 {
@@ -252,7 +268,8 @@ int set_up(const options& opts, supervisor_setup& s)
     take_environment(opts, s);
     log_line::write(log_line::starting_now(::getpid()));
     setup_error err;
-    if (!open_sockets(opts, s, err) || !take_signals(s, err) || !take_files(opts, s, err)) {
+    if (!open_sockets(opts, s, err) || !open_health(opts, s, err) || !take_signals(s, err) ||
+        !take_files(opts, s, err)) {
         fatal(err.message);
         return exit_setup;
     }
@@ -298,12 +315,33 @@ void on_ready_messages(notify_socket& notifier, machine& m)
     }
 }
 
-// poll(2)'s timeout: until the machine's next deadline, at most a minute; at most a second
-// when an envdir is read (it may turn auto-restart on at any time).
-int poll_timeout(const machine& m, bool is_polling_env)
+// What `/readyz` reports for the machine's view of the service.
+health_state health_of(const machine& m)
+{
+    const auto [what, generation] = m.service();
+    switch (what) {
+    case serving::ready:
+        return {health_phase::ready, generation};
+    case serving::no_worker:
+        return {health_phase::no_worker, 0};
+    case serving::stopping:
+        return {health_phase::stopping, 0};
+    case serving::starting:
+        break;
+    }
+    return {health_phase::starting, 0};
+}
+
+// poll(2)'s timeout: until the machine's (or the health endpoint's) next deadline, at most a
+// minute; at most a second when an envdir is read (it may turn auto-restart on at any time).
+int poll_timeout(const machine& m, const std::optional<health_endpoint>& health,
+                 bool is_polling_env)
 {
     int timeout = -1;
-    if (const auto deadline = m.next_deadline()) {
+    auto deadline = m.next_deadline();
+    if (const auto h = health ? health->next_deadline() : std::nullopt)
+        deadline = deadline ? std::min(*deadline, *h) : *h;
+    if (deadline) {
         const auto left = std::chrono::ceil<milliseconds>(*deadline - clock::now()).count();
         timeout = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
     }
@@ -333,14 +371,17 @@ int run_supervisor(const options& opts)
     std::vector<watch> watches{{s.signals.get(), [&] { on_signals(s, m); }}};
     if (s.notifier.fd() >= 0)
         watches.push_back({s.notifier.fd(), [&] { on_ready_messages(s.notifier, m); }});
-    std::vector<pollfd> fds;
-    fds.reserve(watches.size());
-    for (const auto& w : watches)
-        fds.push_back({w.fd, POLLIN, 0});
     m.start(clock::now());
     const bool is_polling_env = opts.envdir.has_value() || std::getenv("ENVDIR") != nullptr;
+    std::vector<pollfd> fds;
     while (m.current_state() != state::stopped) {
-        const int rc = ::poll(fds.data(), fds.size(), poll_timeout(m, is_polling_env));
+        // The watches first, then the health endpoint's (its connections come and go).
+        fds.clear();
+        for (const auto& w : watches)
+            fds.push_back({w.fd, POLLIN, 0});
+        if (s.health)
+            s.health->add_pollfds(fds);
+        const int rc = ::poll(fds.data(), fds.size(), poll_timeout(m, s.health, is_polling_env));
         if (rc < 0 && errno != EINTR) {
             // Never leave the workers behind: report, back off a little, keep supervising.
             log_line::write(std::string("poll failed: ") + std::strerror(errno));
@@ -349,10 +390,17 @@ int run_supervisor(const options& opts)
             continue;
         }
         m.update_settings(settings_from(opts, s.on_hup, fx.current_env()));
-        for (std::size_t i = 0; rc > 0 && i < fds.size(); ++i)
+        for (std::size_t i = 0; rc > 0 && i < watches.size(); ++i)
             if (fds[i].revents & POLLIN)
                 watches[i].on_readable();
         m.on_tick(clock::now());
+        if (s.health) { // after the signals: a stop is reported from its first moment
+            s.health->set_state(health_of(m));
+            const auto now = clock::now();
+            if (rc > 0)
+                s.health->on_poll(fds.data() + watches.size(), fds.size() - watches.size(), now);
+            s.health->on_tick(now);
+        }
     }
     return exit_ok; // 7. the destructors clean up what this process created
 }

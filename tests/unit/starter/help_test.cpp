@@ -51,6 +51,7 @@ TEST(StarterHelp, DocumentsEveryOption)
                              "--ready-timeout",
                              "--shutdown-timeout",
                              "--drain-delay",
+                             "--health",
                              "--restart",
                              "--stop",
                              "--help",
