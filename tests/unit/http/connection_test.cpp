@@ -168,7 +168,7 @@ TEST(HttpConnection, KeepsHttp10ConnectionAliveWhenAskedAndLengthKnown)
 }
 
 // ---------------------------------------------------------------------------------------------
-// The Keep-Alive hint (graceful.md §3.4 item 7)
+// The Keep-Alive hint (docs/design.md §3.4)
 
 TEST(HttpKeepAliveHint, DefaultsToOneSecondUnderTheIdleTimeout)
 {
