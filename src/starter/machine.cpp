@@ -306,6 +306,7 @@ void machine::stop_workers(std::string_view received, const named_signal& sent,
     if (!is_told)
         fx_.tell_systemd("STOPPING=1");
     fx_.log(log_line::received_term(received, sent.name, all));
+    fx_.stop_listening();
     for (auto& [pid, r] : s_.old) {
         fx_.send_signal(pid, sent.number);
         r.signal_at.reset();

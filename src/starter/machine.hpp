@@ -136,6 +136,11 @@ public:
 
     /// The restart record changed (a HUP, a spawn, a ready or failed attempt).
     virtual void restart_recorded(const restart_record& record) { (void)record; }
+
+    /// A stop goes to the workers: close start_server's copies of the listening sockets
+    /// (each worker closes its own as it stops accepting, and the last close ends the
+    /// socket: later connections are refused, not queued to be reset at start_server's exit).
+    virtual void stop_listening() {}
 };
 
 /// The supervisor's state machine. One thread; every call takes the current time.

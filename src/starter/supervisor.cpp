@@ -103,6 +103,17 @@ public:
 
     void send_signal(pid_t pid, int sig) override { ::kill(pid, sig); }
 
+    /// The sockets stop_listening() closes (set once they are bound).
+    void watch_sockets(std::vector<listener_socket>& sockets) noexcept { sockets_ = &sockets; }
+
+    void stop_listening() override
+    {
+        if (sockets_ == nullptr)
+            return;
+        close_listeners(*sockets_);
+        sockets_->clear(); // closed: the set-up's destructor has nothing left to close
+    }
+
     void log(std::string_view line) override { log_line::write(line); }
 
     void status_changed(const std::vector<std::pair<unsigned long, pid_t>>& workers) override
@@ -140,6 +151,7 @@ private:
     std::string port_env_;
     std::string notify_address_;
     std::string systemd_address_;
+    std::vector<listener_socket>* sockets_ = nullptr;
     bool is_status_written_ = false;
     bool is_record_written_ = false;
 };
@@ -367,6 +379,7 @@ int run_supervisor(const options& opts)
     // 6. the loop
     process_effects fx(opts, process_environment(), s.port_env, s.notifier.address(),
                        s.systemd_address);
+    fx.watch_sockets(s.sockets);
     machine m(settings_from(opts, s.on_hup, fx.current_env()), fx);
     std::vector<watch> watches{{s.signals.get(), [&] { on_signals(s, m); }}};
     if (s.notifier.fd() >= 0)

@@ -35,6 +35,12 @@ public:
 
     void restart_recorded(const restart_record& r) override { records.push_back(r); }
 
+    void stop_listening() override
+    {
+        ++listener_closes;
+        signals_when_closed = signals.size();
+    }
+
     bool logged(std::string_view needle) const
     {
         return std::any_of(lines.begin(), lines.end(), [&](const std::string& l) {
@@ -55,6 +61,8 @@ public:
     std::vector<std::pair<unsigned long, pid_t>> status;
     std::vector<std::string> systemd;
     std::vector<restart_record> records;
+    int listener_closes = 0;
+    std::size_t signals_when_closed = 0; ///< signals sent before the listeners were closed
 };
 
 struct Supervisor : ::testing::Test {
@@ -102,6 +110,7 @@ TEST_F(Supervisor, HupStartsANewGenerationAndRetiresTheOldOnceItIsUp)
     EXPECT_TRUE(fx.signalled(100, SIGTERM));
     EXPECT_TRUE(fx.logged("new worker is now running, sending TERM to old workers:100"));
     EXPECT_TRUE(fx.logged("killing old workers"));
+    EXPECT_EQ(fx.listener_closes, 0); // a restart never closes the listeners
     EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{1, 100}, {2, 101}}));
     m.on_child_exit(100, 0, t0 + 7s);
     EXPECT_TRUE(fx.logged("old worker 100 died, status:0"));
@@ -473,7 +482,10 @@ TEST_F(Supervisor, DrainDelayTurnsReadinessOffAndSignalsTheWorkersOnlyWhenItEnds
     EXPECT_EQ(m.next_deadline(), t0 + 7s);
     m.on_tick(t0 + 7s - 1ms);
     EXPECT_FALSE(fx.signalled(100, SIGTERM));
+    EXPECT_EQ(fx.listener_closes, 0); // open through the delay
     m.on_tick(t0 + 7s);
+    EXPECT_EQ(fx.listener_closes, 1);
+    EXPECT_EQ(fx.signals_when_closed, 0U); // closed before the workers got their signal
     EXPECT_EQ(m.current_state(), state::stopping);
     EXPECT_TRUE(fx.signalled(100, SIGTERM));
     EXPECT_TRUE(fx.logged("received TERM, sending TERM to all workers:100"));
