@@ -165,16 +165,20 @@ std::optional<std::string> unescaped(std::string_view token)
     return out;
 }
 
+/// The key and fields of `line`, at most `max_fields` of them: the rest are a newer build's
+/// trailing fields, and not storing them keeps a long line of spaces cheap.
 std::vector<std::string_view> split(std::string_view line)
 {
+    constexpr std::size_t max_fields = 16;
     std::vector<std::string_view> out;
-    while (true) {
+    while (out.size() < max_fields) {
         const auto sp = line.find(' ');
         out.push_back(line.substr(0, sp));
         if (sp == std::string_view::npos)
-            return out;
+            break;
         line.remove_prefix(sp + 1);
     }
+    return out;
 }
 
 template <class Name, std::size_t N>

@@ -342,6 +342,17 @@ TEST(UpgradeRecord, OversizedRecordsAndAbsurdCountsAreRefused)
     EXPECT_NE(refusal(many).find("too many environment entries"), std::string::npos);
 }
 
+TEST(UpgradeRecord, LineWithAMillionTrailingFieldsReadsItsOwnFields)
+{
+    std::string text = "baton-upgrade 1\ngeneration 5";
+    for (int i = 0; i < 1'000'000; ++i)
+        text += " x";
+    text += "\nend\n";
+    const auto back = read_ok(text);
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->machine.generation, 5u);
+}
+
 TEST(UpgradeRecord, MachineResumedFromARecordBehavesLikeTheOriginal)
 {
     machine_settings settings;
