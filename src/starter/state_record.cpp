@@ -1,0 +1,586 @@
+// SPDX-License-Identifier: MIT
+#include "state_record.hpp"
+
+#include <array>
+#include <charconv>
+#include <climits>
+#include <csignal>
+#include <cstdint>
+#include <initializer_list>
+#include <limits>
+#include <set>
+#include <type_traits>
+
+namespace baton::starter {
+
+namespace {
+
+static_assert(std::is_same_v<clock, std::chrono::steady_clock>,
+              "the record's times are steady_clock's (CLOCK_MONOTONIC) nanoseconds");
+
+using nanos = std::chrono::nanoseconds;
+
+constexpr std::string_view header_key = "baton-upgrade";
+constexpr std::string_view end_line = "end";
+/// Later than any monotonic time a host reaches (146 years of uptime), so that a deadline
+/// computed from a recorded time cannot overflow.
+constexpr std::int64_t max_time_ns = std::int64_t{1} << 62;
+
+// ---- writing
+
+/// `text` as one token: bytes outside `!`..`~` and `%` as `%XX`; the empty string as `%`;
+/// `-` (the absent marker) as `%2D`.
+std::string escaped(std::string_view text)
+{
+    if (text.empty())
+        return "%";
+    if (text == "-")
+        return "%2D";
+    constexpr std::string_view hex = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(text.size());
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c > 0x20 && c < 0x7f && c != '%') {
+            out.push_back(ch);
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 0xF]);
+        }
+    }
+    return out;
+}
+
+std::string time_text(clock::time_point t)
+{
+    return std::to_string(std::chrono::duration_cast<nanos>(t.time_since_epoch()).count());
+}
+
+std::string time_text(const std::optional<clock::time_point>& t)
+{
+    return t ? time_text(*t) : "-";
+}
+
+/// Appends `key f1 f2 ...\n`; the fields are already tokens.
+void put(std::string& out, std::string_view key, std::initializer_list<std::string> fields)
+{
+    out += key;
+    for (const auto& f : fields) {
+        out += ' ';
+        out += f;
+    }
+    out += '\n';
+}
+
+constexpr std::array<std::string_view, 4> phase_names{"restarting", "running", "stopping",
+                                                      "stopped"};
+constexpr std::array<std::string_view, 3> kind_names{"initial", "respawn", "hup"};
+
+template <class Enum, std::size_t N>
+std::string name_of(Enum e, const std::array<std::string_view, N>& names)
+{
+    return std::string(names.at(static_cast<std::size_t>(e)));
+}
+
+void put_worker(std::string& out, std::string_view what, const machine_state::worker& w)
+{
+    put(out, "worker",
+        {std::string(what), std::to_string(w.pid), std::to_string(w.generation),
+         time_text(w.spawned), std::to_string(w.hups)});
+}
+
+void put_attempt(std::string& out, std::string_view what, const std::optional<restart_attempt>& a)
+{
+    if (a)
+        put(out, "attempt",
+            {std::string(what), std::to_string(a->generation), std::to_string(a->hups),
+             std::to_string(a->pid), escaped(a->why)});
+}
+
+void put_machine(std::string& out, const machine_state& m)
+{
+    put(out, "phase", {name_of(m.phase, phase_names)});
+    put(out, "restart-kind", {name_of(m.kind, kind_names)});
+    put(out, "generation", {std::to_string(m.generation)});
+    put(out, "failures", {std::to_string(m.failures)});
+    put(out, "hup-pending", {m.is_hup_pending ? "1" : "0"});
+    put(out, "next-spawn-at", {time_text(m.next_spawn_at)});
+    put(out, "last-spawn-at", {time_text(m.last_spawn_at)});
+    put(out, "last-restart", {time_text(m.last_restart)});
+    if (m.candidate)
+        put_worker(out, "starting", *m.candidate);
+    if (m.current)
+        put_worker(out, "ready", *m.current);
+    for (const auto& [pid, r] : m.old)
+        put(out, "worker",
+            {"retiring", std::to_string(pid), std::to_string(r.generation), time_text(r.signal_at),
+             time_text(r.signalled_at), r.is_killed ? "1" : "0"});
+    for (const pid_t pid : m.doomed)
+        put(out, "worker", {"doomed", std::to_string(pid)});
+    put(out, "restart-hups", {std::to_string(m.record.hups)});
+    put_attempt(out, "started", m.record.started);
+    put_attempt(out, "ready", m.record.ready);
+    put_attempt(out, "failed", m.record.failed);
+    if (m.stop)
+        put(out, "stop",
+            {escaped(m.stop->received), std::to_string(m.stop->sent.number),
+             escaped(m.stop->sent.name), time_text(m.stop->until)});
+}
+
+void put_fd(std::string& out, std::string_view key, const std::optional<kept_fd>& k)
+{
+    if (k)
+        put(out, key, {std::to_string(k->fd), escaped(k->what)});
+}
+
+// ---- reading
+
+/// The bytes `token` stands for (see `escaped`); nullopt for a malformed escape or a byte
+/// that is never written raw.
+std::optional<std::string> unescaped(std::string_view token)
+{
+    if (token == "%")
+        return std::string();
+    std::string out;
+    out.reserve(token.size());
+    for (std::size_t i = 0; i < token.size(); ++i) {
+        const auto c = static_cast<unsigned char>(token[i]);
+        if (c <= 0x20 || c >= 0x7f)
+            return std::nullopt; // written escaped, never raw
+        if (c != '%') {
+            out.push_back(token[i]);
+            continue;
+        }
+        unsigned value = 0;
+        if (i + 2 >= token.size())
+            return std::nullopt;
+        const auto [ptr, ec] =
+            std::from_chars(token.data() + i + 1, token.data() + i + 3, value, 16);
+        if (ec != std::errc{} || ptr != token.data() + i + 3)
+            return std::nullopt;
+        out.push_back(static_cast<char>(value));
+        i += 2;
+    }
+    return out;
+}
+
+/// The key and fields of `line`, at most `max_fields` of them: the rest are a newer build's
+/// trailing fields, and not storing them keeps a long line of spaces cheap.
+std::vector<std::string_view> split(std::string_view line)
+{
+    constexpr std::size_t max_fields = 16;
+    std::vector<std::string_view> out;
+    while (out.size() < max_fields) {
+        const auto sp = line.find(' ');
+        out.push_back(line.substr(0, sp));
+        if (sp == std::string_view::npos)
+            break;
+        line.remove_prefix(sp + 1);
+    }
+    return out;
+}
+
+template <class Name, std::size_t N>
+std::optional<Name> enum_named(std::string_view word, const std::array<std::string_view, N>& names)
+{
+    for (std::size_t i = 0; i < N; ++i)
+        if (names[i] == word)
+            return static_cast<Name>(i);
+    return std::nullopt;
+}
+
+/// Reads one record into an upgrade_state, line by line; the first error stops it.
+class reader {
+public:
+    explicit reader(upgrade_state& s)
+        : s_(s)
+    {}
+
+    bool parse(std::string_view text);
+
+    std::string error;
+
+private:
+    using handler = bool (reader::*)();
+
+    bool fail(const std::string& why)
+    {
+        error = "upgrade record line " + std::to_string(line_no_) + ": " + why;
+        return false;
+    }
+
+    bool need(std::size_t fields)
+    {
+        return tok_.size() > fields || fail(std::string(tok_[0]) + ": too few fields");
+    }
+
+    template <class Number>
+    bool number(std::size_t i, Number& out, Number min = std::numeric_limits<Number>::min(),
+                Number max = std::numeric_limits<Number>::max())
+    {
+        const std::string_view t = tok_[i];
+        Number value{};
+        const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), value);
+        if (ec != std::errc{} || ptr != t.data() + t.size() || value < min || value > max)
+            return fail(std::string(tok_[0]) + ": bad number");
+        out = value;
+        return true;
+    }
+
+    bool text(std::size_t i, std::string& out)
+    {
+        auto bytes = unescaped(tok_[i]);
+        if (!bytes)
+            return fail(std::string(tok_[0]) + ": bad escape");
+        out = std::move(*bytes);
+        return true;
+    }
+
+    bool time(std::size_t i, clock::time_point& out)
+    {
+        std::int64_t ns = 0;
+        if (!number<std::int64_t>(i, ns, 0, max_time_ns))
+            return false;
+        out = clock::time_point(std::chrono::duration_cast<clock::duration>(nanos(ns)));
+        return true;
+    }
+
+    bool time(std::size_t i, std::optional<clock::time_point>& out)
+    {
+        if (tok_[i] == "-") {
+            out.reset();
+            return true;
+        }
+        clock::time_point t;
+        if (!time(i, t))
+            return false;
+        out = t;
+        return true;
+    }
+
+    bool flag(std::size_t i, bool& out)
+    {
+        if (tok_[i] != "0" && tok_[i] != "1")
+            return fail(std::string(tok_[0]) + ": 0 or 1 expected");
+        out = tok_[i] == "1";
+        return true;
+    }
+
+    bool item(std::size_t& count, std::string_view what)
+    {
+        return ++count <= max_record_items || fail(std::string("too many ") + std::string(what));
+    }
+
+    /// A descriptor, listed once in the whole record.
+    bool fd(std::size_t i, int& out)
+    {
+        return number<int>(i, out, 0, INT_MAX) &&
+               (fds_.insert(out).second ||
+                fail("descriptor " + std::to_string(out) + " listed twice"));
+    }
+
+    /// A worker's pid, listed once in the whole record.
+    bool pid(std::size_t i, pid_t& out)
+    {
+        return number<pid_t>(i, out, 1, std::numeric_limits<pid_t>::max()) &&
+               (pids_.insert(out).second ||
+                fail("worker " + std::to_string(out) + " listed twice"));
+    }
+
+    bool on_writer() { return need(1) && text(1, s_.writer); }
+
+    bool on_argv()
+    {
+        return need(1) && item(argv_, "argv entries") && text(1, s_.argv.emplace_back());
+    }
+
+    bool on_env()
+    {
+        return need(1) && item(env_, "environment entries") && text(1, s_.env.emplace_back());
+    }
+
+    bool on_phase();
+    bool on_kind();
+
+    bool on_generation() { return need(1) && number(1, s_.machine.generation); }
+
+    bool on_failures() { return need(1) && number(1, s_.machine.failures); }
+
+    bool on_hup_pending() { return need(1) && flag(1, s_.machine.is_hup_pending); }
+
+    bool on_next_spawn() { return need(1) && time(1, s_.machine.next_spawn_at); }
+
+    bool on_last_spawn() { return need(1) && time(1, s_.machine.last_spawn_at); }
+
+    bool on_last_restart() { return need(1) && time(1, s_.machine.last_restart); }
+
+    bool on_worker();
+    bool on_live_worker(std::optional<machine_state::worker>& slot);
+
+    bool on_restart_hups() { return need(1) && number(1, s_.machine.record.hups); }
+
+    bool on_attempt();
+    bool on_stop();
+    bool on_listener();
+
+    bool on_port_env() { return need(1) && text(1, s_.port_env); }
+
+    bool on_kept(std::optional<kept_fd>& slot);
+
+    bool on_notify() { return on_kept(s_.notify_socket); }
+
+    bool on_pid_file() { return on_kept(s_.pid_file); }
+
+    bool on_health() { return on_kept(s_.health); }
+
+    bool on_log() { return on_kept(s_.log); }
+
+    bool on_status_file() { return need(1) && text(1, s_.status_file.emplace()); }
+
+    bool header(std::string_view line);
+
+    static constexpr std::array<std::pair<std::string_view, handler>, 22> handlers{{
+        {"writer", &reader::on_writer},
+        {"argv", &reader::on_argv},
+        {"env", &reader::on_env},
+        {"phase", &reader::on_phase},
+        {"restart-kind", &reader::on_kind},
+        {"generation", &reader::on_generation},
+        {"failures", &reader::on_failures},
+        {"hup-pending", &reader::on_hup_pending},
+        {"next-spawn-at", &reader::on_next_spawn},
+        {"last-spawn-at", &reader::on_last_spawn},
+        {"last-restart", &reader::on_last_restart},
+        {"worker", &reader::on_worker},
+        {"restart-hups", &reader::on_restart_hups},
+        {"attempt", &reader::on_attempt},
+        {"stop", &reader::on_stop},
+        {"listener", &reader::on_listener},
+        {"port-env", &reader::on_port_env},
+        {"notify-socket", &reader::on_notify},
+        {"pid-file", &reader::on_pid_file},
+        {"health", &reader::on_health},
+        {"log", &reader::on_log},
+        {"status-file", &reader::on_status_file},
+    }};
+
+    upgrade_state& s_;
+    std::vector<std::string_view> tok_;
+    std::size_t line_no_ = 0;
+    std::size_t argv_ = 0;
+    std::size_t env_ = 0;
+    std::size_t workers_ = 0;
+    std::size_t listeners_ = 0;
+    std::set<pid_t> pids_;
+    std::set<int> fds_;
+};
+
+bool reader::header(std::string_view line)
+{
+    line_no_ = 1;
+    tok_ = split(line);
+    if (tok_.size() < 2 || tok_[0] != header_key)
+        return fail("not an upgrade record (no `baton-upgrade VERSION` line)");
+    const std::string_view v = tok_[1];
+    const auto dot = v.find('.');
+    const std::string_view major = v.substr(0, dot);
+    const std::string_view minor = dot == std::string_view::npos ? "0" : v.substr(dot + 1);
+    unsigned maj = 0;
+    unsigned min = 0;
+    const auto m1 = std::from_chars(major.data(), major.data() + major.size(), maj);
+    const auto m2 = std::from_chars(minor.data(), minor.data() + minor.size(), min);
+    if (m1.ec != std::errc{} || m1.ptr != major.data() + major.size() || m2.ec != std::errc{} ||
+        m2.ptr != minor.data() + minor.size() || maj == 0)
+        return fail("bad format version");
+    if (maj > current_record_version.major)
+        return fail("format " + std::to_string(maj) + "." + std::to_string(min) +
+                    " is newer than this build reads (" +
+                    std::to_string(current_record_version.major) + ".x)");
+    s_.version = {maj, min};
+    return true;
+}
+
+bool reader::parse(std::string_view text)
+{
+    if (text.size() > max_record_bytes)
+        return fail("longer than " + std::to_string(max_record_bytes) + " bytes");
+    const auto first = text.find('\n');
+    if (first == std::string_view::npos)
+        return fail("truncated (no end line)");
+    if (!header(text.substr(0, first)))
+        return false;
+    text.remove_prefix(first + 1);
+    while (!text.empty()) {
+        ++line_no_;
+        const auto nl = text.find('\n');
+        if (nl == std::string_view::npos)
+            return fail("truncated (no end line)");
+        const std::string_view line = text.substr(0, nl);
+        text.remove_prefix(nl + 1);
+        if (line == end_line)
+            return text.empty() || fail("bytes after the end line");
+        tok_ = split(line);
+        // A key this build does not know is a newer build's addition: skipped.
+        for (const auto& [key, fn] : handlers) {
+            if (key == tok_[0]) {
+                if (!(this->*fn)())
+                    return false;
+                break;
+            }
+        }
+    }
+    return fail("truncated (no end line)");
+}
+
+bool reader::on_phase()
+{
+    if (!need(1))
+        return false;
+    const auto p = enum_named<state>(tok_[1], phase_names);
+    if (!p)
+        return fail("unknown phase");
+    s_.machine.phase = *p;
+    return true;
+}
+
+bool reader::on_kind()
+{
+    if (!need(1))
+        return false;
+    const auto k = enum_named<machine_state::restart_kind>(tok_[1], kind_names);
+    if (!k)
+        return fail("unknown restart kind");
+    s_.machine.kind = *k;
+    return true;
+}
+
+bool reader::on_live_worker(std::optional<machine_state::worker>& slot)
+{
+    if (slot)
+        return fail("two " + std::string(tok_[1]) + " workers");
+    machine_state::worker w;
+    if (!need(5) || !pid(2, w.pid) || !number(3, w.generation) || !time(4, w.spawned) ||
+        !number(5, w.hups))
+        return false;
+    slot = w;
+    return true;
+}
+
+bool reader::on_worker()
+{
+    if (!need(2) || !item(workers_, "workers"))
+        return false;
+    const std::string_view what = tok_[1];
+    if (what == "starting")
+        return on_live_worker(s_.machine.candidate);
+    if (what == "ready")
+        return on_live_worker(s_.machine.current);
+    pid_t p = 0;
+    if (what == "doomed")
+        return pid(2, p) && (s_.machine.doomed.insert(p), true);
+    if (what != "retiring")
+        return fail("unknown worker state");
+    machine_state::retired r;
+    if (!need(6) || !pid(2, p) || !number(3, r.generation) || !time(4, r.signal_at) ||
+        !time(5, r.signalled_at) || !flag(6, r.is_killed))
+        return false;
+    s_.machine.old[p] = r;
+    return true;
+}
+
+bool reader::on_attempt()
+{
+    if (!need(5))
+        return false;
+    restart_attempt a;
+    if (!number(2, a.generation) || !number(3, a.hups) || !number(4, a.pid) || !text(5, a.why))
+        return false;
+    auto& record = s_.machine.record;
+    const std::string_view what = tok_[1];
+    if (what == "started")
+        record.started = a;
+    else if (what == "ready")
+        record.ready = a;
+    else if (what == "failed")
+        record.failed = a;
+    else
+        return fail("unknown attempt");
+    return true;
+}
+
+bool reader::on_stop()
+{
+    machine_state::stop_request stop;
+    if (!need(4) || !text(1, stop.received) || !number(2, stop.sent.number, 1, NSIG - 1) ||
+        !text(3, stop.sent.name) || !time(4, stop.until))
+        return false;
+    s_.machine.stop = std::move(stop);
+    return true;
+}
+
+bool reader::on_listener()
+{
+    listener_socket l;
+    if (!need(3) || !item(listeners_, "listeners") || !fd(1, l.fd) || !text(2, l.key))
+        return false;
+    if (tok_[3] != "-" && !text(3, l.socket_path.emplace()))
+        return false;
+    s_.listeners.push_back(std::move(l));
+    return true;
+}
+
+bool reader::on_kept(std::optional<kept_fd>& slot)
+{
+    if (slot)
+        return fail(std::string(tok_[0]) + " listed twice");
+    kept_fd k;
+    if (!need(2) || !fd(1, k.fd) || !text(2, k.what))
+        return false;
+    slot = std::move(k);
+    return true;
+}
+
+} // namespace
+
+std::string write_record(const upgrade_state& s)
+{
+    std::string out;
+    std::string version = std::to_string(current_record_version.major);
+    if (current_record_version.minor != 0)
+        version += "." + std::to_string(current_record_version.minor);
+    put(out, header_key, {version});
+    put(out, "writer", {escaped(s.writer)});
+    for (const auto& a : s.argv)
+        put(out, "argv", {escaped(a)});
+    for (const auto& e : s.env)
+        put(out, "env", {escaped(e)});
+    put_machine(out, s.machine);
+    for (const auto& l : s.listeners)
+        put(out, "listener",
+            {std::to_string(l.fd), escaped(l.key), l.socket_path ? escaped(*l.socket_path) : "-"});
+    put(out, "port-env", {escaped(s.port_env)});
+    put_fd(out, "notify-socket", s.notify_socket);
+    put_fd(out, "pid-file", s.pid_file);
+    put_fd(out, "health", s.health);
+    put_fd(out, "log", s.log);
+    if (s.status_file)
+        put(out, "status-file", {escaped(*s.status_file)});
+    out += end_line;
+    out += '\n';
+    return out;
+}
+
+std::optional<upgrade_state> read_record(std::string_view text, std::string& error)
+{
+    upgrade_state s;
+    s.version = {0, 0};
+    reader r(s);
+    if (!r.parse(text)) {
+        error = std::move(r.error);
+        return std::nullopt;
+    }
+    return s;
+}
+
+} // namespace baton::starter
