@@ -121,15 +121,9 @@ std::size_t count_lines(const std::string& log, std::string_view prefix, std::st
     return n;
 }
 
-} // namespace
-
-TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
+// start_server with examples/hello, as the seed runs it (notify readiness, bounded drains).
+child_options seed_starter(const temp_dir& dir)
 {
-    constexpr int clients_each = 25; // 25 ab-style + 25 keep-alive = 50 connections
-    constexpr int ab_requests = 30;
-    constexpr int keepalive_requests = 60;
-
-    temp_dir dir;
     child_options opts;
     opts.argv = {fixture_program("start_server").string(),
                  "--port",
@@ -145,7 +139,19 @@ TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
                 {"NOTIFY_SOCKET", std::nullopt},
                 {"LISTEN_FDS", std::nullopt},
                 {"LISTEN_PID", std::nullopt}};
-    child_process starter(opts);
+    return opts;
+}
+
+} // namespace
+
+TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
+{
+    constexpr int clients_each = 25; // 25 ab-style + 25 keep-alive = 50 connections
+    constexpr int ab_requests = 30;
+    constexpr int keepalive_requests = 60;
+
+    temp_dir dir;
+    child_process starter(seed_starter(dir));
     // start_server binds port 0 itself; the port the kernel chose is read back from /proc
     const auto sockets = wait_for_listening_sockets(starter.pid(), 1, default_wait_timeout);
     ASSERT_EQ(sockets.size(), 1U) << starter.output();

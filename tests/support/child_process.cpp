@@ -141,6 +141,58 @@ child_process::child_process(std::vector<std::string> argv)
     : child_process(child_options{.argv = std::move(argv)})
 {}
 
+namespace {
+
+// The child's side of the fork: set up its descriptors, signals and directory, then exec.
+// Only async-signal-safe calls (the test may have threads); a failure is reported on
+// `report_write` and ends the child.
+[[noreturn]] void exec_child(const child_options& options, int report_write, int high, int output,
+                             std::vector<int>& staged, const std::string& working_dir,
+                             const std::string& program, std::vector<char*>& argv,
+                             std::vector<char*>& envp)
+{
+    // The child. Own process group, so the parent can kill everything it forks.
+    (void)::setpgid(0, 0);
+    const int report_fd = ::fcntl(report_write, F_DUPFD_CLOEXEC, high);
+    if (report_fd < 0)
+        child_fail(report_write, stage::fds);
+
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    for (int signo = 1; signo < NSIG; ++signo)
+        (void)::signal(signo, SIG_DFL); // SIG_IGN would survive exec
+
+    const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null_fd < 0 || ::dup2(null_fd, 0) < 0)
+        child_fail(report_fd, stage::stdio);
+    if (output >= 0 && (::dup2(output, 1) < 0 || ::dup2(output, 2) < 0))
+        child_fail(report_fd, stage::stdio);
+
+    for (std::size_t i = 0; i < options.map_fds.size(); ++i) {
+        staged[i] = ::fcntl(options.map_fds[i].first, F_DUPFD_CLOEXEC, high);
+        if (staged[i] < 0)
+            child_fail(report_fd, stage::fds);
+    }
+    // Nothing the test opened leaks into the child, even without close-on-exec: mark
+    // every descriptor above stdio, then clear the mark on the ones handed on below.
+    // (Linux >= 5.11; on an older kernel only close-on-exec keeps the others out.)
+    (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (std::size_t i = 0; i < options.map_fds.size(); ++i)
+        if (::dup2(staged[i], options.map_fds[i].second) < 0) // dup2 clears CLOEXEC
+            child_fail(report_fd, stage::fds);
+    for (const int fd : options.inherit_fds)
+        if (::fcntl(fd, F_SETFD, 0) != 0)
+            child_fail(report_fd, stage::fds);
+
+    if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0)
+        child_fail(report_fd, stage::working_dir);
+    ::execve(program.c_str(), argv.data(), envp.data());
+    child_fail(report_fd, stage::exec);
+}
+
+} // namespace
+
 child_process::child_process(child_options options)
 {
     if (options.argv.empty())
@@ -189,46 +241,8 @@ child_process::child_process(child_options options)
         throw std::system_error(err, std::generic_category(), "fork");
     }
 
-    if (pid == 0) {
-        // The child. Own process group, so the parent can kill everything it forks.
-        (void)::setpgid(0, 0);
-        const int report_fd = ::fcntl(report[1], F_DUPFD_CLOEXEC, high);
-        if (report_fd < 0)
-            child_fail(report[1], stage::fds);
-
-        sigset_t none;
-        ::sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        for (int signo = 1; signo < NSIG; ++signo)
-            (void)::signal(signo, SIG_DFL); // SIG_IGN would survive exec
-
-        const int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (null_fd < 0 || ::dup2(null_fd, 0) < 0)
-            child_fail(report_fd, stage::stdio);
-        if (output_ >= 0 && (::dup2(output_, 1) < 0 || ::dup2(output_, 2) < 0))
-            child_fail(report_fd, stage::stdio);
-
-        for (std::size_t i = 0; i < options.map_fds.size(); ++i) {
-            staged[i] = ::fcntl(options.map_fds[i].first, F_DUPFD_CLOEXEC, high);
-            if (staged[i] < 0)
-                child_fail(report_fd, stage::fds);
-        }
-        // Nothing the test opened leaks into the child, even without close-on-exec: mark
-        // every descriptor above stdio, then clear the mark on the ones handed on below.
-        // (Linux >= 5.11; on an older kernel only close-on-exec keeps the others out.)
-        (void)::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-        for (std::size_t i = 0; i < options.map_fds.size(); ++i)
-            if (::dup2(staged[i], options.map_fds[i].second) < 0) // dup2 clears CLOEXEC
-                child_fail(report_fd, stage::fds);
-        for (const int fd : options.inherit_fds)
-            if (::fcntl(fd, F_SETFD, 0) != 0)
-                child_fail(report_fd, stage::fds);
-
-        if (!working_dir.empty() && ::chdir(working_dir.c_str()) != 0)
-            child_fail(report_fd, stage::working_dir);
-        ::execve(program.c_str(), argv.data(), envp.data());
-        child_fail(report_fd, stage::exec);
-    }
+    if (pid == 0)
+        exec_child(options, report[1], high, output_, staged, working_dir, program, argv, envp);
 
     // The parent: the report pipe closes on a successful exec, or carries the failure.
     ::close(report[1]);

@@ -75,6 +75,84 @@ std::vector<int> inherited_fds()
     return fds;
 }
 
+// --dump-env: what the worker inherited, written to FILE.<generation> (atomically).
+void dump_environment(const std::string& dump, long gen, const std::vector<int>& fds)
+{
+    // before the dump file itself is opened
+    std::string open_list;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        const int own = ::dirfd(d);
+        std::vector<int> open_fds;
+        while (const dirent* e = ::readdir(d))
+            if (e->d_name[0] != '.' && std::atoi(e->d_name) != own)
+                open_fds.push_back(std::atoi(e->d_name));
+        ::closedir(d);
+        std::sort(open_fds.begin(), open_fds.end());
+        for (int fd : open_fds)
+            open_list += " " + std::to_string(fd);
+    }
+    std::ofstream out(dump + "." + std::to_string(gen) + ".tmp");
+    out << "open" << open_list << "\n";
+    for (char** e = environ; *e; ++e)
+        out << "env " << *e << "\n";
+    char cwd[4096] = {};
+    out << "cwd " << (::getcwd(cwd, sizeof cwd) ? cwd : "?") << "\n";
+    for (int fd : fds) {
+        int type = 0;
+        socklen_t len = sizeof type;
+        const bool ok = ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+        out << "fd " << fd << " "
+            << (!ok                  ? "closed"
+                : type == SOCK_DGRAM ? "dgram"
+                                     : "stream")
+            << "\n";
+    }
+
+    struct sigaction sa {};
+
+    ::sigaction(SIGPIPE, nullptr, &sa);
+    out << "sigpipe " << (sa.sa_handler == SIG_IGN ? "ignored" : "default") << "\n";
+    out.close();
+    std::rename((dump + "." + std::to_string(gen) + ".tmp").c_str(),
+                (dump + "." + std::to_string(gen)).c_str());
+}
+
+// Answer "<pid> <gen>\n" on every inherited socket until SIGTERM.
+void serve(long gen, const std::vector<int>& fds)
+{
+    const std::string reply = std::to_string(::getpid()) + " " + std::to_string(gen) + "\n";
+    std::vector<pollfd> pfds;
+    for (int fd : fds)
+        pfds.push_back({fd, POLLIN, 0});
+    while (!is_stopping) {
+        const int rc = ::poll(pfds.data(), pfds.size(), 1000);
+        if (rc <= 0)
+            continue;
+        for (auto& p : pfds) {
+            if (!(p.revents & POLLIN))
+                continue;
+            int type = 0;
+            socklen_t len = sizeof type;
+            ::getsockopt(p.fd, SOL_SOCKET, SO_TYPE, &type, &len);
+            if (type == SOCK_DGRAM) {
+                char buf[512];
+                sockaddr_storage from{};
+                socklen_t flen = sizeof from;
+                if (::recvfrom(p.fd, buf, sizeof buf, MSG_DONTWAIT,
+                               reinterpret_cast<sockaddr*>(&from), &flen) >= 0)
+                    ::sendto(p.fd, reply.data(), reply.size(), 0,
+                             reinterpret_cast<sockaddr*>(&from), flen);
+                continue;
+            }
+            const int c = ::accept4(p.fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0)
+                continue;
+            [[maybe_unused]] auto w = ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+            ::close(c);
+        }
+    }
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -109,77 +187,10 @@ int main(int argc, char** argv)
         ::sigaction(SIGTERM, &sa, nullptr);
     }
     const std::vector<int> fds = inherited_fds();
-    if (!dump.empty()) {
-        // before the dump file itself is opened
-        std::string open_list;
-        if (DIR* d = ::opendir("/proc/self/fd")) {
-            const int own = ::dirfd(d);
-            std::vector<int> open_fds;
-            while (const dirent* e = ::readdir(d))
-                if (e->d_name[0] != '.' && std::atoi(e->d_name) != own)
-                    open_fds.push_back(std::atoi(e->d_name));
-            ::closedir(d);
-            std::sort(open_fds.begin(), open_fds.end());
-            for (int fd : open_fds)
-                open_list += " " + std::to_string(fd);
-        }
-        std::ofstream out(dump + "." + std::to_string(gen) + ".tmp");
-        out << "open" << open_list << "\n";
-        for (char** e = environ; *e; ++e)
-            out << "env " << *e << "\n";
-        char cwd[4096] = {};
-        out << "cwd " << (::getcwd(cwd, sizeof cwd) ? cwd : "?") << "\n";
-        for (int fd : fds) {
-            int type = 0;
-            socklen_t len = sizeof type;
-            const bool ok = ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
-            out << "fd " << fd << " "
-                << (!ok                  ? "closed"
-                    : type == SOCK_DGRAM ? "dgram"
-                                         : "stream")
-                << "\n";
-        }
-
-        struct sigaction sa {};
-
-        ::sigaction(SIGPIPE, nullptr, &sa);
-        out << "sigpipe " << (sa.sa_handler == SIG_IGN ? "ignored" : "default") << "\n";
-        out.close();
-        std::rename((dump + "." + std::to_string(gen) + ".tmp").c_str(),
-                    (dump + "." + std::to_string(gen)).c_str());
-    }
+    if (!dump.empty())
+        dump_environment(dump, gen, fds);
     if (is_notify && gen != never_ready_gen)
         notify_ready();
-    const std::string reply = std::to_string(::getpid()) + " " + std::to_string(gen) + "\n";
-    std::vector<pollfd> pfds;
-    for (int fd : fds)
-        pfds.push_back({fd, POLLIN, 0});
-    while (!is_stopping) {
-        const int rc = ::poll(pfds.data(), pfds.size(), 1000);
-        if (rc <= 0)
-            continue;
-        for (auto& p : pfds) {
-            if (!(p.revents & POLLIN))
-                continue;
-            int type = 0;
-            socklen_t len = sizeof type;
-            ::getsockopt(p.fd, SOL_SOCKET, SO_TYPE, &type, &len);
-            if (type == SOCK_DGRAM) {
-                char buf[512];
-                sockaddr_storage from{};
-                socklen_t flen = sizeof from;
-                if (::recvfrom(p.fd, buf, sizeof buf, MSG_DONTWAIT,
-                               reinterpret_cast<sockaddr*>(&from), &flen) >= 0)
-                    ::sendto(p.fd, reply.data(), reply.size(), 0,
-                             reinterpret_cast<sockaddr*>(&from), flen);
-                continue;
-            }
-            const int c = ::accept4(p.fd, nullptr, nullptr, SOCK_CLOEXEC);
-            if (c < 0)
-                continue;
-            [[maybe_unused]] auto w = ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
-            ::close(c);
-        }
-    }
+    serve(gen, fds);
     return 0;
 }
