@@ -28,7 +28,7 @@ bool parse_seconds(std::string_view text, std::chrono::milliseconds& out)
     const double v = std::strtod(s.c_str(), &end);
     if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || v < 0 || v > 86'400)
         return false;
-    out = std::chrono::milliseconds(static_cast<long long>(v * 1000 + 0.5));
+    out = std::chrono::milliseconds(std::llround(v * 1000));
     return true;
 }
 
