@@ -35,18 +35,25 @@ configure_file(cmake/baton.pc.in ${PROJECT_BINARY_DIR}/baton.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/baton.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 
-# Man pages, compressed as Debian ships them (-n: no name or time stamp, reproducible).
+# baton_gzip(IN OUT): OUT is IN compressed as Debian ships documentation (-n: no name or
+# time stamp in it, so the package is reproducible).
 find_program(BATON_GZIP gzip REQUIRED)
+function(baton_gzip in out)
+    get_filename_component(dir ${out} DIRECTORY)
+    add_custom_command(OUTPUT ${out}
+        COMMAND ${CMAKE_COMMAND} -E make_directory ${dir}
+        COMMAND ${BATON_GZIP} -9n -c ${in} > ${out}
+        DEPENDS ${in}
+        COMMENT "Compressing ${in}")
+endfunction()
+
+# Man pages.
 set(BATON_MAN_PAGES man/start_server.1)
 set(baton_man_outputs "")
 foreach(page IN LISTS BATON_MAN_PAGES)
     get_filename_component(name ${page} NAME)
     set(out ${PROJECT_BINARY_DIR}/man/${name}.gz)
-    add_custom_command(OUTPUT ${out}
-        COMMAND ${CMAKE_COMMAND} -E make_directory ${PROJECT_BINARY_DIR}/man
-        COMMAND ${BATON_GZIP} -9n -c ${PROJECT_SOURCE_DIR}/${page} > ${out}
-        DEPENDS ${PROJECT_SOURCE_DIR}/${page}
-        COMMENT "Compressing ${page}")
+    baton_gzip(${PROJECT_SOURCE_DIR}/${page} ${out})
     list(APPEND baton_man_outputs ${out})
     string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${name})
     install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT tool)
@@ -76,23 +83,14 @@ foreach(unit IN LISTS BATON_SYSTEMD_UNITS)
                  ${PROJECT_SOURCE_DIR}/examples/systemd/${unit})
 endforeach()
 
-# Example configurations and each package's copyright and changelog.
+# Example configurations, and each package's copyright (its changelog: BatonPackage.cmake).
 install(FILES examples/systemd/hello.env examples/systemd/README.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/systemd COMPONENT tool)
 install(FILES examples/haproxy/haproxy.cfg
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/haproxy COMPONENT tool)
 install(FILES examples/nginx/nginx.conf
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/nginx COMPONENT tool)
-add_custom_command(OUTPUT ${PROJECT_BINARY_DIR}/changelog.gz
-    COMMAND ${BATON_GZIP} -9n -c ${PROJECT_SOURCE_DIR}/CHANGES.md > ${PROJECT_BINARY_DIR}/changelog.gz
-    DEPENDS ${PROJECT_SOURCE_DIR}/CHANGES.md)
-add_custom_target(baton_changelog ALL DEPENDS ${PROJECT_BINARY_DIR}/changelog.gz)
-foreach(pkg IN ITEMS baton baton-dev)
-    if(pkg STREQUAL "baton")
-        set(component tool)
-    else()
-        set(component dev)
-    endif()
-    install(FILES cmake/debian/copyright ${PROJECT_BINARY_DIR}/changelog.gz
-            DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${pkg} COMPONENT ${component})
-endforeach()
+install(FILES cmake/debian/copyright DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton
+        COMPONENT tool)
+install(FILES cmake/debian/copyright DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton-dev
+        COMPONENT dev)
