@@ -59,6 +59,10 @@ set(CPACK_COMPONENTS_ALL tool dev)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_VERSION ${BATON_DEB_VERSION})
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# lintian: no error or warning. Its informational tags, kept: .comment sections (CPack's
+# strip keeps them, where dh_strip removes them; they only name the compiler) and
+# package-supports-alternative-init-but-no-init.d-script (the units are systemd's by design:
+# Type=notify and socket activation have no sysvinit form).
 # Depends: from the ELF files' shared libraries (dpkg-shlibdeps; start_server: libc only).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 
