@@ -12,7 +12,7 @@ skip() { echo "skipped: $*"; exit 77; }
 
 if [ "${BATON_IN_NAMESPACE:-}" != 1 ]; then
     [ "$(id -u)" -eq 0 ] || skip "needs root for a private mount namespace"
-    for tool in unshare systemctl curl; do
+    for tool in unshare setpriv systemctl curl; do
         command -v "$tool" >/dev/null 2>&1 || skip "$tool is not installed"
     done
     [ -x /lib/systemd/systemd ] || skip "no /lib/systemd/systemd (Debian package systemd)"
@@ -30,7 +30,8 @@ for unit in baton-hello.socket baton-hello.service; do
         "$src/examples/systemd/$unit" >"$work/cfg/systemd/user/$unit"
 done
 
-/lib/systemd/systemd --user >"$work/manager.log" 2>&1 &
+# Killed with this script, should the test itself be killed (a CTest timeout).
+setpriv --pdeathsig KILL /lib/systemd/systemd --user >"$work/manager.log" 2>&1 &
 manager=$!
 cleanup() {
     kill "$manager" 2>/dev/null || true # it stops its units
@@ -45,11 +46,14 @@ done
 [ $up -eq 1 ] || { cat "$work/manager.log"; skip "the user manager did not come up here"; }
 
 status_file=$XDG_RUNTIME_DIR/baton-hello/start_server.status
-get() { curl -sS --max-time 10 --unix-socket "$sock" http://localhost/; }
+get() { curl -sS --max-time 5 --unix-socket "$sock" http://localhost/; }
 # load STEP: N requests one after another in the background, each must succeed.
 load() {
-    local failed=0
-    for _ in $(seq 60); do get >/dev/null 2>>"$work/load-$1.err" || failed=$((failed + 1)); done
+    local failed=0 deadline=$((SECONDS + 30))
+    for _ in $(seq 60); do
+        [ $SECONDS -lt $deadline ] || { echo "load $1: out of time" >>"$work/load-$1.err" && failed=$((failed + 1)) && break; }
+        get >/dev/null 2>>"$work/load-$1.err" || failed=$((failed + 1))
+    done
     echo "$failed" >"$work/load-$1.failed"
 }
 check_load() {
