@@ -13,6 +13,8 @@ packages=(
     clang libclang-rt-14-dev
     # tests and benchmarks
     apache2-utils wrk nginx-light haproxy libserver-starter-perl golang-go curl procps iproute2 systemd gnuplot-nox
+    # packaging: make package (CPack DEB, dpkg-shlibdeps), lintian, man -l, pkg-config
+    dpkg-dev lintian man-db pkgconf
 )
 
 missing=()
