@@ -144,7 +144,8 @@ void machine::succeed(clock::time_point now)
     publish_status();
     if (s_.stop)
         return; // a drain delay runs: systemd was told STOPPING=1, and no HUP is pending
-    fx_.tell_systemd("READY=1");
+    fx_.tell_systemd("READY=1\nSTATUS=generation " + std::to_string(s_.current->generation) +
+                     " ready (pid " + std::to_string(s_.current->pid) + ")");
     if (s_.is_hup_pending) {
         s_.is_hup_pending = false;
         fx_.log(log_line::received_hup());
@@ -155,6 +156,12 @@ void machine::succeed(clock::time_point now)
 
 void machine::fail(clock::time_point now, std::string why)
 {
+    // A reload systemd was told of (RELOADING=1) ends here too, or its unit stays
+    // "reloading"; the status says why and who still serves.
+    if (s_.current && s_.kind == restart_kind::hup && !s_.stop)
+        fx_.tell_systemd("READY=1\nSTATUS=restart failed (" + why + "); generation " +
+                         std::to_string(s_.current->generation) + " (pid " +
+                         std::to_string(s_.current->pid) + ") still serving");
     s_.record.failed = s_.candidate
                            ? restart_attempt{s_.candidate->generation, s_.candidate->hups,
                                              s_.candidate->pid, std::move(why)}
@@ -166,6 +173,8 @@ void machine::fail(clock::time_point now, std::string why)
         s_.is_hup_pending = false;
         s_.failures = 0;
         fx_.log(log_line::received_hup());
+        if (s_.current)
+            fx_.tell_systemd("RELOADING=1");
         spawn_candidate(now);
         return;
     }

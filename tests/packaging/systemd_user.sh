@@ -24,8 +24,11 @@ mount -t tmpfs tmpfs /run/systemd # private to this namespace; the manager needs
 mkdir -p /run/systemd/system
 export XDG_RUNTIME_DIR=$work/rt XDG_CONFIG_HOME=$work/cfg
 sock=$work/hello.sock
+# The worker through a link, so one step can deploy a worker that fails to start.
+ln -s "$bin/hello" "$work/worker"
+printf '#!/bin/sh\nexit 1\n' >"$work/broken" && chmod +x "$work/broken"
 for unit in baton-hello.socket baton-hello.service; do
-    sed -e "s|/usr/bin/start_server|$bin/start_server|g" -e "s|/usr/libexec/baton/hello|$bin/hello|g" \
+    sed -e "s|/usr/bin/start_server|$bin/start_server|g" -e "s|/usr/libexec/baton/hello|$work/worker|g" \
         -e "s|^ListenStream=127.0.0.1:8080$|ListenStream=$sock|" \
         "$src/examples/systemd/$unit" >"$work/cfg/systemd/user/$unit"
 done
@@ -79,6 +82,21 @@ new=$(cat "$status_file")
 echo "status file: $new"
 [ "$(wc -l <<<"$new")" -eq 1 ] && [ "$new" != "$old" ] || { echo "reload left: $new" >&2; exit 1; }
 check_load $loader reload
+
+step "a reload whose worker fails to start: the reload fails, the old generation serves on"
+ln -sfn "$work/broken" "$work/worker"
+load failed-reload & loader=$!
+if timeout 60 systemctl --user reload baton-hello.service; then
+    echo "the reload of a broken worker succeeded" >&2 && exit 1
+fi
+state=$(systemctl --user show baton-hello.service -p ActiveState -p SubState --value | tr '\n' ' ')
+text=$(systemctl --user show baton-hello.service -p StatusText --value)
+echo "after the failed reload: $state; StatusText: $text"
+[ "$state" = "active running " ] || { echo "unit left $state" >&2; exit 1; }
+[[ $text == "restart failed ("*"still serving" ]] || { echo "no reason in the status" >&2; exit 1; }
+[ "$(cat "$status_file")" = "$new" ] || { echo "the generation changed" >&2; exit 1; }
+check_load $loader failed-reload
+ln -sfn "$bin/hello" "$work/worker"
 
 step "restart of start_server itself: connections queue in systemd's socket"
 load restart & loader=$!

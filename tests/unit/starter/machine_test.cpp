@@ -93,7 +93,7 @@ TEST_F(Supervisor, FirstGenerationCountsAsStartedAfterTheInterval)
     EXPECT_EQ(m.current_state(), state::running);
     EXPECT_EQ(m.current_pid(), 100);
     EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{1, 100}}));
-    EXPECT_EQ(fx.systemd, std::vector<std::string>{"READY=1"});
+    EXPECT_EQ(fx.systemd, std::vector<std::string>{"READY=1\nSTATUS=generation 1 ready (pid 100)"});
     EXPECT_FALSE(fx.logged("new worker is now running")); // Server::Starter prints none at boot
 }
 
@@ -115,7 +115,9 @@ TEST_F(Supervisor, HupStartsANewGenerationAndRetiresTheOldOnceItIsUp)
     m.on_child_exit(100, 0, t0 + 7s);
     EXPECT_TRUE(fx.logged("old worker 100 died, status:0"));
     EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{2, 101}}));
-    EXPECT_EQ(fx.systemd, (std::vector<std::string>{"READY=1", "RELOADING=1", "READY=1"}));
+    EXPECT_EQ(fx.systemd, (std::vector<std::string>{
+                              "READY=1\nSTATUS=generation 1 ready (pid 100)", "RELOADING=1",
+                              "READY=1\nSTATUS=generation 2 ready (pid 101)"}));
 }
 
 TEST_F(Supervisor, HupStormDuringARestartCoalescesIntoExactlyOneMoreRestart)
@@ -148,6 +150,12 @@ TEST_F(Supervisor, FailedStartKeepsTheOldGenerationServing)
     EXPECT_EQ(m.current_pid(), 100);
     EXPECT_FALSE(fx.signalled(100, SIGTERM));
     EXPECT_EQ(fx.status, (std::vector<std::pair<unsigned long, pid_t>>{{1, 100}}));
+    // systemd's reload ends (a unit must not stay "reloading"), and its status says why
+    ASSERT_GE(fx.systemd.size(), 2U);
+    EXPECT_EQ(fx.systemd[fx.systemd.size() - 2], "RELOADING=1");
+    EXPECT_EQ(fx.systemd.back(),
+              "READY=1\nSTATUS=restart failed (exit status:256); generation 1 (pid 100) still "
+              "serving");
     // paced: the retry comes one interval after the failed attempt, not before
     m.on_tick(t0 + 5s + 500ms);
     EXPECT_FALSE(m.candidate_pid());
