@@ -48,7 +48,7 @@ function(baton_gzip in out)
 endfunction()
 
 # Man pages.
-set(BATON_MAN_PAGES man/start_server.1)
+set(BATON_MAN_PAGES man/start_server.1 man/baton-http.3)
 set(baton_man_outputs "")
 foreach(page IN LISTS BATON_MAN_PAGES)
     get_filename_component(name ${page} NAME)
@@ -56,7 +56,12 @@ foreach(page IN LISTS BATON_MAN_PAGES)
     baton_gzip(${PROJECT_SOURCE_DIR}/${page} ${out})
     list(APPEND baton_man_outputs ${out})
     string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section ${name})
-    install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT tool)
+    # Section 1 is the tool's, section 3 (the library) the developers'.
+    set(component tool)
+    if(section STREQUAL "3")
+        set(component dev)
+    endif()
+    install(FILES ${out} DESTINATION ${CMAKE_INSTALL_MANDIR}/man${section} COMPONENT ${component})
 endforeach()
 add_custom_target(baton_man ALL DEPENDS ${baton_man_outputs})
 
