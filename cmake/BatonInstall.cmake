@@ -95,6 +95,8 @@ install(FILES examples/haproxy/haproxy.cfg
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/haproxy COMPONENT tool)
 install(FILES examples/container/Containerfile examples/container/README.md
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/container COMPONENT tool)
+install(FILES examples/kubernetes/deployment.yaml
+        DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/kubernetes COMPONENT tool)
 install(FILES examples/nginx/nginx.conf
         DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton/examples/nginx COMPONENT tool)
 install(FILES cmake/debian/copyright DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/baton
