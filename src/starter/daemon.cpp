@@ -17,6 +17,10 @@ using detail::unique_fd;
 [[noreturn]] void exec_logger(int read_end, const std::string& cmd)
 {
     ::dup2(read_end, STDIN_FILENO);
+    // The logger is not a worker: it must not hold the listening sockets (a listener kept
+    // open by it would outlive start_server and queue connections nobody accepts), the pid
+    // file's lock or the notify socket. Everything above stderr goes.
+    ::close_range(3, ~0U, 0);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

@@ -333,6 +333,31 @@ TEST_F(StarterSetup, AsPidOneItReapsReparentedOrphans)
     EXPECT_EQ(last_line(s.output()), "exiting");
 }
 
+TEST_F(StarterSetup, PipedLoggerHoldsNoListeningSocket)
+{
+    // A logger holding the listener would keep it open after start_server exits: connections
+    // would queue on a socket nobody accepts from instead of being refused.
+    const std::string piped = (dir / "piped.log").string();
+    child_process s(cmd({"--port=127.0.0.1:0", "--log-file=| cat >> " + piped}));
+    ASSERT_FALSE(dump(1).empty()) << read_file(piped);
+    std::vector<pid_t> loggers;
+    ASSERT_TRUE(wait_until([&] {
+        loggers.clear();
+        for (pid_t c : children_of(s.pid())) {
+            const std::string argv0 = read_file("/proc/" + std::to_string(c) + "/cmdline");
+            if (argv0.starts_with("sh") || argv0.starts_with("cat"))
+                loggers.push_back(c);
+        }
+        return !loggers.empty();
+    })) << s.output();
+    EXPECT_EQ(listening_sockets(s.pid()).size(), 1u);
+    for (pid_t l : loggers) {
+        EXPECT_TRUE(listening_sockets(l).empty()) << "logger " << l;
+        for (pid_t c : children_of(l))
+            EXPECT_TRUE(listening_sockets(c).empty()) << "logger's child " << c;
+    }
+}
+
 TEST_F(StarterSetup, PathNeverDeletesARegularFile)
 {
     const std::string file = (dir / "precious").string();
