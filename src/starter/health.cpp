@@ -18,7 +18,8 @@ struct health_endpoint::connection {
     enum class phase { reading, writing, draining, closed };
 
     detail::unique_fd fd;
-    clock::time_point deadline;
+    clock::time_point accepted;
+    clock::time_point deadline; ///< head_timeout after `accepted`, then limits::deadline
     phase at = phase::reading;
     std::string head;     ///< bytes received, at most limits::max_head
     std::string response; ///< the whole response, once known
@@ -30,6 +31,9 @@ namespace {
 // Each step reads or writes at most this many times, so one flooding client cannot hold the
 // supervisor's loop.
 constexpr int max_io_per_step = 16;
+
+// Accepts per loop round; the rest wait in the backlog for the next round.
+constexpr int max_accepts_per_poll = 64;
 
 std::string_view reason(int status)
 {
@@ -274,8 +278,9 @@ void health_endpoint::on_tick(clock::time_point now)
 
 void health_endpoint::accept_ready(clock::time_point now)
 {
-    // Bounded by the connection limit; what is left waits in the backlog for the next poll.
-    while (conns_.size() < limits_.max_connections) {
+    // Bounded by the connection limit and per round; what is left waits in the backlog.
+    for (int round = 0; round < max_accepts_per_poll && conns_.size() < limits_.max_connections;
+         ++round) {
         detail::unique_fd fd(
             ::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
         if (!fd) {
@@ -289,7 +294,8 @@ void health_endpoint::accept_ready(clock::time_point now)
         }
         auto c = std::make_unique<connection>();
         c->fd = std::move(fd);
-        c->deadline = now + limits_.deadline;
+        c->accepted = now;
+        c->deadline = now + std::min(limits_.head_timeout, limits_.deadline);
         step(*c); // the request is often there already
         if (c->at != connection::phase::closed)
             conns_.push_back(std::move(c));
@@ -317,6 +323,8 @@ void health_endpoint::step(connection& c)
             c.response = make_response(431, "request head too large\n", false);
             c.at = connection::phase::writing;
         }
+        if (c.at == connection::phase::writing)
+            c.deadline = c.accepted + limits_.deadline; // the head is in: time to answer
     }
     for (int io = 0; io < max_io_per_step && c.at == connection::phase::writing; ++io) {
         const ssize_t put = ::send(c.fd.get(), c.response.data() + c.sent,

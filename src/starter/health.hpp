@@ -15,8 +15,10 @@
 //
 // Bounds: at most `max_connections` open at once (beyond that new connections wait in the
 // listen backlog, SOMAXCONN, until one closes), a request head of at most `max_head` bytes
-// (else 431), and `deadline` from accept after which a connection is closed whatever its
-// state. No call blocks: sockets are non-blocking and sends use MSG_NOSIGNAL.
+// (else 431) that must be complete within `head_timeout` of the accept, and `deadline` from
+// accept after which a connection is closed whatever its state; at most `max_accepts_per_poll`
+// accepts per loop round, so a connection flood cannot hold the supervisor's loop either. No call
+// blocks: sockets are non-blocking and sends use MSG_NOSIGNAL.
 
 #include "common/unique_fd.hpp"
 
@@ -71,6 +73,10 @@ public:
     struct limits {
         std::size_t max_connections = 256;
         std::size_t max_head = 4096;
+        /// The whole request head must arrive within this of the accept (a balancer sends
+        /// its check in one segment), so silent clients free their slot fast: filling every
+        /// slot for longer takes max_connections / head_timeout new connections a second.
+        clock::duration head_timeout = std::chrono::milliseconds(500);
         clock::duration deadline = std::chrono::seconds(2);
         clock::duration accept_pause = std::chrono::milliseconds(100);
     };

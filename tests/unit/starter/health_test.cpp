@@ -248,6 +248,56 @@ TEST(HealthEndpoint, ASilentClientIsClosedAtItsDeadline)
     EXPECT_EQ(::recv(client.get(), &ch, 1, 0), 0); // a FIN, no response
 }
 
+TEST(HealthEndpoint, AHeadNotCompleteWithinTheHeadTimeoutIsClosed)
+{
+    auto ep = open_loopback();
+    const auto client = connect_to(ep.local_port());
+    send_text(client, "GET /rea");
+    const auto accepted_by = clock_type::now();
+    const auto limit = accepted_by + 5s;
+    while (ep.connection_count() == 0 && clock_type::now() < limit)
+        pump(ep);
+    ASSERT_EQ(ep.connection_count(), 1u);
+    ASSERT_TRUE(ep.next_deadline());
+    EXPECT_LE(*ep.next_deadline(), clock_type::now() + health_endpoint::limits{}.head_timeout);
+    ep.on_tick(*ep.next_deadline());
+    EXPECT_EQ(ep.connection_count(), 0u);
+}
+
+TEST(HealthEndpoint, SilentClientsInEverySlotAreCutSoAProbeIsAnsweredWithinItsDeadline)
+{
+    health_endpoint::limits lim;
+    lim.max_connections = 4;
+    lim.head_timeout = 100ms;
+    auto ep = open_loopback(lim);
+    std::vector<unique_fd> silent;
+    for (std::size_t i = 0; i < lim.max_connections; ++i)
+        silent.push_back(connect_to(ep.local_port()));
+    const auto limit = clock_type::now() + 5s;
+    while (ep.connection_count() < lim.max_connections && clock_type::now() < limit)
+        pump(ep);
+    ASSERT_EQ(ep.connection_count(), lim.max_connections);
+
+    const auto start = clock_type::now();
+    const auto client = connect_to(ep.local_port());
+    send_text(client, "GET /livez HTTP/1.1\r\n\r\n");
+    std::string got;
+    bool ended = false;
+    while (!ended && clock_type::now() < start + 5s) {
+        pump(ep);
+        ep.on_tick(clock_type::now());
+        char buf[512];
+        const ssize_t n = ::recv(client.get(), buf, sizeof buf, MSG_DONTWAIT);
+        ended = n == 0;
+        if (n > 0)
+            got.append(buf, static_cast<std::size_t>(n));
+    }
+    EXPECT_TRUE(ended);
+    EXPECT_TRUE(got.starts_with("HTTP/1.1 200 ")) << got;
+    // Answered once a silent client's head timeout freed a slot, before any whole deadline.
+    EXPECT_LT(clock_type::now() - start, lim.deadline);
+}
+
 TEST(HealthEndpoint, AnOversizedHeadIs431)
 {
     auto ep = open_loopback();
