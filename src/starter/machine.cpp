@@ -279,7 +279,10 @@ void machine::on_stop(std::string_view received, const named_signal& sent, clock
     }
     if (s_.stop) { // an operator who insists: the delay ends now
         fx_.log(log_line::drain_delay_cut(received));
-        stop_workers(received, sent, now);
+        // The workers get what the first stop asked for (its --signal-on-term mapping): the
+        // second one only ends the wait.
+        const named_signal first = s_.stop->sent;
+        stop_workers(received, first, now);
         return;
     }
     if (settings_.drain_delay > milliseconds(0)) {

@@ -16,6 +16,8 @@
 //             |                 |          | left: stopped     |          |
 //  With --drain-delay a stop first waits in its state (restarting or running) with
 //  readiness off and HUPs ignored; the delay's end, or a second stop, goes to stopping.
+//  A current worker that dies during the delay is respawned as in running: the host is
+//  still taking connections until the delay ends, and someone must serve them.
 //  In every state an old worker is reaped when it exits, signalled when its kill-old delay
 //  ends and sent KILL after --shutdown-timeout; machine::deadlines() lists every timer.
 // clang-format on

@@ -404,7 +404,9 @@ int run_supervisor(const options& opts)
         }
         m.update_settings(settings_from(opts, s.on_hup, fx.current_env()));
         for (std::size_t i = 0; rc > 0 && i < watches.size(); ++i)
-            if (fds[i].revents & POLLIN)
+            // An error or hang-up is read too: the read reports (and clears) it, where
+            // waiting for POLLIN alone would leave it pending and poll returning at once.
+            if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
                 watches[i].on_readable();
         m.on_tick(clock::now());
         if (s.health) { // after the signals: a stop is reported from its first moment

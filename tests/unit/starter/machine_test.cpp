@@ -517,6 +517,34 @@ TEST_F(Supervisor, SecondStopSignalEndsTheDrainDelayAtOnce)
     EXPECT_TRUE(fx.logged("received TERM, ignored (shutting down)"));
 }
 
+TEST_F(Supervisor, SecondStopSignalSendsTheWorkersWhatTheFirstAskedFor)
+{
+    settings.drain_delay = 30s;
+    auto m = make();
+    bring_up(m);
+    m.on_stop("TERM", {SIGUSR1, "USR1"}, t0 + 5s); // --signal-on-term=USR1
+    m.on_stop("INT", signal_of(SIGTERM), t0 + 6s);
+    EXPECT_TRUE(fx.logged("received INT, sending USR1 to all workers:100"));
+    EXPECT_TRUE(fx.signalled(100, SIGUSR1));
+    EXPECT_FALSE(fx.signalled(100, SIGTERM));
+}
+
+TEST_F(Supervisor, CurrentWorkerDyingDuringTheDrainDelayIsRespawnedAndStoppedAtItsEnd)
+{
+    settings.drain_delay = 10s;
+    auto m = make();
+    bring_up(m);
+    m.on_stop("TERM", signal_of(SIGTERM), t0 + 5s);
+    m.on_child_exit(100, 256, t0 + 6s);
+    EXPECT_TRUE(fx.logged("worker 100 died unexpectedly with status:256, restarting"));
+    EXPECT_EQ(m.candidate_pid(), 101); // the listeners still take connections
+    EXPECT_EQ(m.service().what, serving::stopping);
+    m.on_tick(t0 + 15s);
+    EXPECT_TRUE(fx.signalled(101, SIGTERM));
+    m.on_child_exit(101, 0, t0 + 15100ms);
+    EXPECT_EQ(m.current_state(), state::stopped);
+}
+
 TEST_F(Supervisor, HupDuringTheDrainDelayIsIgnoredAndNoAutoRestartHappens)
 {
     settings.drain_delay = 10s;
