@@ -75,6 +75,7 @@ int main(int argc, char** argv)
                       baton::http::response_writer& w) -> boost::asio::awaitable<void> {
             if (baton::http::answer_readiness(req, w))
                 co_return;
+            w.set(boost::beast::http::field::content_type, "text/plain");
             w.write("Hello, ");
             if (is_flushing)
                 co_await w.flush();

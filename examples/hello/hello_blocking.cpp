@@ -30,6 +30,7 @@ int main(int argc, char** argv)
     };
     baton::http::server server(opts,
                                [](const baton::http::request&, baton::http::response_writer& w) {
+                                   w.set(boost::beast::http::field::content_type, "text/plain");
                                    w.write("Hello, ");
                                    std::this_thread::sleep_for(100ms);
                                    w.write("baton!\n");

@@ -26,7 +26,7 @@ boost::asio::awaitable<void> connection<Stream>::answer_and_close(boost::beast::
     // Nothing after this request is parsed: a pipelined request behind it is never served,
     // and its unread body is read and discarded by the staged close, so the client that
     // keeps sending it still reads this answer (no reset).
-    const std::string response = error_response(s, 11);
+    const std::string response = error_response(s, 11, st_.opts.date);
     auto write_ec = co_await write_all(response);
     if (write_ec) {
         traits::close(stream_);

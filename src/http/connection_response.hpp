@@ -151,7 +151,8 @@ void connection<Stream>::append_response_header(std::string& out, response_state
     // already here (they are answered too, and the last response carries it).
     rs.is_keep_alive = rs.wants_keep_alive && rs.mode != body_mode::close_delimited &&
                        (!st_.is_leaving() || has_pending_request());
-    append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size(), st_.keep_alive_hint_s);
+    append_header(out, rs, rs.mode, rs.is_keep_alive, rs.body.size(), st_.keep_alive_hint_s,
+                  st_.opts.date);
     rs.is_header_sent = true;
 }
 

@@ -3,6 +3,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include <array>
 #include <charconv>
 
 namespace baton::http::detail {
@@ -28,7 +29,59 @@ void append_status_line(std::string& out, unsigned version, bhttp::status s)
     out += "\r\n";
 }
 
+void append_two_digits(std::string& out, int n)
+{
+    out += static_cast<char>('0' + n / 10);
+    out += static_cast<char>('0' + n % 10);
+}
+
 } // namespace
+
+std::string imf_fixdate(std::time_t t)
+{
+    static constexpr std::array<std::string_view, 7> days{"Sun", "Mon", "Tue", "Wed",
+                                                          "Thu", "Fri", "Sat"};
+    static constexpr std::array<std::string_view, 12> months{
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    std::string out;
+    out.reserve(29);
+    out += days.at(static_cast<std::size_t>(tm.tm_wday));
+    out += ", ";
+    append_two_digits(out, tm.tm_mday);
+    out += ' ';
+    out += months.at(static_cast<std::size_t>(tm.tm_mon));
+    out += ' ';
+    append_number(out, static_cast<std::size_t>(tm.tm_year) + 1900, 10);
+    out += ' ';
+    append_two_digits(out, tm.tm_hour);
+    out += ':';
+    append_two_digits(out, tm.tm_min);
+    out += ':';
+    append_two_digits(out, tm.tm_sec);
+    out += " GMT";
+    return out;
+}
+
+std::string_view date_field()
+{
+    struct cache {
+        std::time_t second = -1;
+        std::string field;
+    };
+
+    thread_local cache c;
+    // The coarse clock is read from the vDSO without a system call; its tick (a few ms) is
+    // far finer than the field's second.
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);
+    if (now.tv_sec != c.second) {
+        c.second = now.tv_sec;
+        c.field = "Date: " + imf_fixdate(now.tv_sec) + "\r\n";
+    }
+    return c.field;
+}
 
 bool status_has_body(bhttp::status s) noexcept
 {
@@ -45,9 +98,11 @@ std::uint64_t keep_alive_hint_seconds(const options& o) noexcept
 }
 
 void append_header(std::string& out, const response_state& rs, body_mode mode, bool keep_alive,
-                   std::size_t content_length, std::uint64_t hint_s)
+                   std::size_t content_length, std::uint64_t hint_s, bool with_date)
 {
     append_status_line(out, rs.version, rs.status);
+    if (with_date && rs.fields.find(bhttp::field::date) == rs.fields.end())
+        out += date_field();
     for (const auto& f : rs.fields) {
         auto name = f.name();
         if (name == bhttp::field::connection || name == bhttp::field::keep_alive ||
@@ -95,10 +150,12 @@ void append_chunk(std::string& out, std::string_view data)
     out += "\r\n";
 }
 
-std::string error_response(bhttp::status s, unsigned version)
+std::string error_response(bhttp::status s, unsigned version, bool with_date)
 {
     std::string out;
     append_status_line(out, version == 10 ? 10 : 11, s);
+    if (with_date)
+        out += date_field();
     auto reason = bhttp::obsolete_reason(s);
     out += "Content-Type: text/plain\r\nContent-Length: ";
     append_number(out, reason.size() + 1, 10);

@@ -61,6 +61,10 @@ struct options {
         generation without the option does not clear it. A listener that refuses it is
         reported (`on_error`) and served as it is. */
     bool defer_accept = false;
+    /** A `Date` field on every response (RFC 9110 §6.6.1: an origin server with a clock
+        sends one), formatted at most once a second per event loop; a handler that sets its
+        own `Date` keeps it. */
+    bool date = true;
 
     /** Called on the event loop with each request's header, before its body is read (and
         before `100 Continue`): return a status (say 401) to answer at once with

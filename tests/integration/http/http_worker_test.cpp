@@ -86,6 +86,9 @@ TEST_P(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
               program == "hello" ? body_framing::chunked : body_framing::content_length);
     EXPECT_EQ(r.response.body, "Hello, baton!\n");
     EXPECT_FALSE(r.response.is_connection_close());
+    EXPECT_EQ(r.response.header("Content-Type"), "text/plain");
+    EXPECT_EQ(r.response.header_count("Date"), 1U);
+    EXPECT_TRUE(r.response.header("Date").value_or("").ends_with(" GMT"));
 
     // The keep-alive connection stays idle through the drain: closed after the grace, cleanly.
     ASSERT_TRUE(hello.signal(SIGTERM));

@@ -55,6 +55,7 @@ public:
         o.idle_timeout = 2s;
         o.drain_grace = 50ms;
         o.keep_alive_hint = 0s; // the exact-bytes tests leave it out; its own tests set it
+        o.date = false;         // ditto (wire_test.cpp tests it)
         o.on_error = [](const boost::system::error_code&, std::string_view) {};
         return o;
     }
