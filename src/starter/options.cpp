@@ -32,6 +32,9 @@ struct option_spec {
     arg_kind kind;
     bool is_perl; ///< a Server::Starter 0.35 option (wins an abbreviation tie, for drop-in use)
     option_setter set; ///< stores the value; false with `err` filled when the value is invalid
+    /// Matched only when typed in full: a new option that must not take an abbreviation
+    /// scripts already use for an older one (`--sh` stays `--shutdown-timeout`).
+    bool is_exact = false;
 };
 
 // Stores the value in `Field`, in the field's own type (a flag is set by its presence).
@@ -136,6 +139,8 @@ constexpr option_spec option_table[] = {
     {"shutdown-timeout", arg_kind::string, false, store_timeout<&opt::shutdown_timeout>},
     {"drain-delay", arg_kind::string, false, store_timeout<&opt::drain_delay>},
     {"health", arg_kind::string, false, store_health},
+    {"show-status", arg_kind::none, false, ask<mode::show_status>, true},
+    {"json", arg_kind::none, false, store<&opt::is_json>},
 };
 
 std::string lower(std::string_view s)
@@ -156,7 +161,7 @@ const option_spec* find_option(std::string_view typed, options_error& err)
     for (const auto& spec : option_table) {
         if (spec.name == name)
             return &spec;
-        if (spec.name.starts_with(name))
+        if (!spec.is_exact && spec.name.starts_with(name))
             hits.push_back(&spec);
     }
     if (hits.size() == 1)
@@ -283,6 +288,17 @@ std::optional<options> parse_options(const std::vector<std::string>& args, optio
     }
     if (o.what == mode::help || o.what == mode::version)
         return o;
+    if (o.is_json && o.what != mode::show_status) {
+        err.message = "--json option is only meaningful with --show-status";
+        return std::nullopt;
+    }
+    if (o.what == mode::show_status) {
+        if (!o.pid_file) {
+            err.message = "--show-status option requires --pid-file to be set as well";
+            return std::nullopt;
+        }
+        return o;
+    }
     if (o.what == mode::restart) {
         if (!o.pid_file || !o.status_file) {
             err.message =
