@@ -10,8 +10,7 @@
 
 namespace baton::starter {
 
-status_publisher::status_publisher(const std::optional<std::string>& pid_file,
-                                   starter_facts facts)
+status_publisher::status_publisher(const std::optional<std::string>& pid_file, starter_facts facts)
     : path_(pid_file ? status_snapshot_path(*pid_file) : std::string())
     , facts_(std::move(facts))
 {}

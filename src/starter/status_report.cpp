@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "status_report.hpp"
 
+#include "log.hpp"
 #include "record_token.hpp"
 
 #include <algorithm>
@@ -51,7 +52,8 @@ last_restart restart_of(const restart_record& r)
     last_restart out;
     const auto take = [&](const std::optional<restart_attempt>& a, last_restart::outcome what) {
         if (a && (out.what == last_restart::outcome::none || a->generation >= out.generation)) {
-            out = {what, a->generation, a->pid, what == last_restart::outcome::failed ? a->why : ""};
+            out = {what, a->generation, a->pid,
+                   what == last_restart::outcome::failed ? a->why : ""};
         }
     };
     take(r.started, last_restart::outcome::in_progress);
@@ -152,7 +154,8 @@ bool read_line(const std::vector<std::string_view>& f, status_snapshot& s)
         return true;
     }
     if (key == "restart") {
-        const auto what = has(4) ? enum_named<last_restart::outcome>(f[1], outcome_names) : std::nullopt;
+        const auto what =
+            has(4) ? enum_named<last_restart::outcome>(f[1], outcome_names) : std::nullopt;
         s.restart.what = what.value_or(last_restart::outcome::none);
         return what && number(f[2], s.restart.generation) && number(f[3], s.restart.pid) &&
                text(f[4], s.restart.why);
@@ -199,7 +202,7 @@ std::string restart_text(const last_restart& r)
     case last_restart::outcome::failed:
         break;
     }
-    return "generation " + std::to_string(r.generation) + " failed: " + r.why;
+    return "generation " + std::to_string(r.generation) + " failed: " + log_line::printable(r.why);
 }
 
 std::int64_t ms_between(std::int64_t from_ns, std::int64_t to_ns)
@@ -226,7 +229,10 @@ public:
         return add(key, n ? std::to_string(*n) : std::string("null"));
     }
 
-    json_object& flag(std::string_view key, bool b) { return add(key, std::string(b ? "true" : "false")); }
+    json_object& flag(std::string_view key, bool b)
+    {
+        return add(key, std::string(b ? "true" : "false"));
+    }
 
     std::string str() const { return out_.empty() ? "{}" : out_ + "}"; }
 
@@ -241,8 +247,9 @@ std::optional<std::int64_t> age_ms(const std::optional<std::int64_t>& since, std
 
 std::optional<std::int64_t> ready_ms(const status_worker& w)
 {
-    return w.spawned_ns && w.ready_ns ? std::optional<std::int64_t>(ms_between(*w.spawned_ns, *w.ready_ns))
-                                      : std::nullopt;
+    return w.spawned_ns && w.ready_ns
+               ? std::optional<std::int64_t>(ms_between(*w.spawned_ns, *w.ready_ns))
+               : std::nullopt;
 }
 
 } // namespace
@@ -276,8 +283,7 @@ status_snapshot make_snapshot(const starter_facts& facts, const machine_state& m
     if (m.current) {
         const status_worker* seen = find_worker(previous, m.current->pid);
         // Ready since the last snapshot, which is taken after every batch of events.
-        const auto ready = seen && seen->role == worker_role::ready ? seen->ready_ns
-                                                                     : ns_of(now);
+        const auto ready = seen && seen->role == worker_role::ready ? seen->ready_ns : ns_of(now);
         s.workers.push_back({worker_role::ready, m.current->pid, m.current->generation,
                              ns_of(m.current->spawned), ready, false});
     }
@@ -297,7 +303,8 @@ std::string write_snapshot(const status_snapshot& s)
     out += std::string(header_key) + " " + std::to_string(status_format_major) + ".0\n";
     out += "pid " + std::to_string(st.pid) + "\n";
     out += "version " + escaped(st.version) + "\n";
-    out += "started " + std::to_string(st.started_ns) + " " + std::to_string(st.started_unix) + "\n";
+    out +=
+        "started " + std::to_string(st.started_ns) + " " + std::to_string(st.started_unix) + "\n";
     out += "upgrades " + std::to_string(st.upgrades_done) + " " +
            std::to_string(st.upgrades_failed) + "\n";
     out += "listeners " + escaped(st.listeners) + "\n";
@@ -313,9 +320,8 @@ std::string write_snapshot(const status_snapshot& s)
                opt_ns(w.spawned_ns) + " " + opt_ns(w.ready_ns) + " " +
                (w.is_signalled ? "1" : "0") + "\n";
     const auto& r = s.restart;
-    out += "restart " +
-           std::string(name_of(static_cast<std::size_t>(r.what), outcome_names)) + " " +
-           std::to_string(r.generation) + " " + std::to_string(r.pid) + " " + escaped(r.why) +
+    out += "restart " + std::string(name_of(static_cast<std::size_t>(r.what), outcome_names)) +
+           " " + std::to_string(r.generation) + " " + std::to_string(r.pid) + " " + escaped(r.why) +
            "\n";
     out += "end\n";
     return out;
@@ -375,7 +381,7 @@ std::string format_status_text(const status_snapshot& s, std::int64_t now_ns)
     row("state:", s.phase + ", generation " + std::to_string(s.generation));
     row("upgrades:", std::to_string(st.upgrades_done) + " done, " +
                          std::to_string(st.upgrades_failed) + " failed");
-    row("listeners:", st.listeners.empty() ? "(none)" : st.listeners);
+    row("listeners:", st.listeners.empty() ? "(none)" : log_line::printable(st.listeners));
     row("last restart:", restart_text(s.restart));
     row("hups:", std::to_string(s.hups) + (s.is_hup_pending ? ", one pending" : ", none pending"));
     if (s.next_spawn_ns)
@@ -414,14 +420,15 @@ std::string format_status_json(const status_snapshot& s, std::int64_t now_ns)
     for (const auto& w : s.workers) {
         if (workers.size() > 1)
             workers += ',';
-        workers += json_object{}
-                       .add("generation", static_cast<std::int64_t>(w.generation))
-                       .add("pid", std::int64_t{w.pid})
-                       .add("state", json_string(name_of(static_cast<std::size_t>(w.role), role_names)))
-                       .add("age_ms", age_ms(w.spawned_ns, now_ns))
-                       .add("ready_after_ms", ready_ms(w))
-                       .flag("signalled", w.is_signalled)
-                       .str();
+        workers +=
+            json_object{}
+                .add("generation", static_cast<std::int64_t>(w.generation))
+                .add("pid", std::int64_t{w.pid})
+                .add("state", json_string(name_of(static_cast<std::size_t>(w.role), role_names)))
+                .add("age_ms", age_ms(w.spawned_ns, now_ns))
+                .add("ready_after_ms", ready_ms(w))
+                .flag("signalled", w.is_signalled)
+                .str();
     }
     workers += ']';
     const auto& r = s.restart;
@@ -433,7 +440,8 @@ std::string format_status_json(const status_snapshot& s, std::int64_t now_ns)
             .add("reason", r.what == last_restart::outcome::failed ? json_string(r.why) : "null")
             .str();
     const std::optional<std::int64_t> next_spawn =
-        s.next_spawn_ns ? std::optional<std::int64_t>(std::max<std::int64_t>(0, *s.next_spawn_ns - now_ns) / 1'000'000)
+        s.next_spawn_ns ? std::optional<std::int64_t>(
+                              std::max<std::int64_t>(0, *s.next_spawn_ns - now_ns) / 1'000'000)
                         : std::nullopt;
     const std::string backoff = json_object{}
                                     .add("failures", std::int64_t{s.failures})
