@@ -2,7 +2,6 @@
 #include "status_report.hpp"
 
 #include <boost/json/src.hpp> // Boost.JSON, header-only: a real parser for --json's output
-
 #include <gtest/gtest.h>
 
 #include <string>
@@ -139,7 +138,8 @@ TEST(StatusSnapshot, BackoffAfterFailedStartsNamesTheNextSpawnAndTheReason)
     EXPECT_EQ(s.phase, "restarting");
     EXPECT_EQ(s.failures, 2U);
     EXPECT_EQ(s.next_spawn_ns, ns(t0 + 12s));
-    EXPECT_EQ(s.restart, (last_restart{last_restart::outcome::failed, 3, 103, "exited with status 1"}));
+    EXPECT_EQ(s.restart,
+              (last_restart{last_restart::outcome::failed, 3, 103, "exited with status 1"}));
 }
 
 TEST(StatusSnapshot, PendingHupDrainingAndStoppingAreReported)
@@ -195,8 +195,8 @@ TEST(StatusSnapshotFile, IgnoresUnknownKeysAndRefusesWhatItCannotRead)
 {
     std::string error;
     auto text = write_snapshot(busy());
-    const auto with_new_key = read_snapshot(
-        text.substr(0, text.size() - 4) + "a-newer-key 1 2 3\nend\n", error);
+    const auto with_new_key =
+        read_snapshot(text.substr(0, text.size() - 4) + "a-newer-key 1 2 3\nend\n", error);
     ASSERT_TRUE(with_new_key) << error;
     EXPECT_EQ(*with_new_key, busy());
 
