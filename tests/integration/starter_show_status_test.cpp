@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -83,6 +84,21 @@ std::int64_t num(const json::value& v)
     return v.as_int64();
 }
 
+/// Does `text` have a line whose first words are `words` (a worker's row, however aligned)?
+bool has_row(const std::string& text, const std::vector<std::string>& words)
+{
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+        std::istringstream in(line);
+        std::vector<std::string> got;
+        for (std::string w; got.size() < words.size() && in >> w;)
+            got.push_back(w);
+        if (got == words)
+            return true;
+    }
+    return false;
+}
+
 const json::array& workers_of(const obj& o)
 {
     return o.at("workers").as_array();
@@ -125,12 +141,16 @@ TEST_F(StarterShowStatus, RunningWithOneReadyWorkerReportsEveryField)
     EXPECT_EQ(code, 0) << text;
     EXPECT_EQ(text.rfind("start_server:     pid " + std::to_string(s.pid()) + ", baton ", 0), 0U)
         << text;
-    for (const std::string& line : std::vector<std::string>{"\nstate:            running, generation 1\n", "\nupgrades:         0 done, 0 failed\n",
-          "\nlisteners:        127.0.0.1:0=3\n", "\nhups:             0, none pending\n",
-          "\nbackoff:          none\n",
-          "\nlast restart:     generation 1 ready (pid " + std::to_string(worker_pid) + ")\n",
-          "\n  1          " + std::to_string(worker_pid)})
+    for (const std::string& line : std::vector<std::string>{
+             "\nstate:            running, generation 1\n",
+             "\nupgrades:         0 done, 0 failed\n",
+             "\nlisteners:        127.0.0.1:0=3\n",
+             "\nhups:             0, none pending\n",
+             "\nbackoff:          none\n",
+             "\nlast restart:     generation 1 ready (pid " + std::to_string(worker_pid) + ")\n",
+         })
         EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
+    EXPECT_TRUE(has_row(text, {"1", std::to_string(worker_pid), "ready"})) << text;
 
     // The snapshot goes at exit, before the pid file.
     ASSERT_TRUE(s.signal(SIGTERM));
@@ -173,10 +193,7 @@ TEST_F(StarterShowStatus, RestartWithASlowCandidateShowsBothAndAPendingHup)
     EXPECT_EQ(num(pending.at("hups")), 2);
     const auto [code, text] = show();
     EXPECT_NE(text.find("\nhups:             2, one pending\n"), std::string::npos) << text;
-    EXPECT_NE(text.find("\n  2          " + std::to_string(num(candidate.at("pid"))) +
-                        "     starting   "),
-              std::string::npos)
-        << text;
+    EXPECT_TRUE(has_row(text, {"2", std::to_string(num(candidate.at("pid"))), "starting"})) << text;
 }
 
 TEST_F(StarterShowStatus, FailedRestartShowsTheBackoffAndTheReason)
@@ -211,9 +228,8 @@ TEST_F(StarterShowStatus, RetiringWorkerSlowToExitThenStopping)
         << s.output();
     const pid_t first = pid_of(ask(port));
     ASSERT_TRUE(s.signal(SIGHUP));
-    const auto v = status_when([](const obj& o) {
-        return o.at("state") == "running" && workers_of(o).size() == 2;
-    });
+    const auto v = status_when(
+        [](const obj& o) { return o.at("state") == "running" && workers_of(o).size() == 2; });
     ASSERT_TRUE(v.is_object()) << s.output();
     const auto& serving = workers_of(v.as_object())[0].as_object();
     const auto& retiring = workers_of(v.as_object())[1].as_object();
@@ -226,9 +242,7 @@ TEST_F(StarterShowStatus, RetiringWorkerSlowToExitThenStopping)
     EXPECT_GE(num(retiring.at("ready_after_ms")), 1000); // kept from when it served
     EXPECT_GE(num(retiring.at("age_ms")), num(retiring.at("ready_after_ms")));
     const auto [code, text] = show();
-    EXPECT_NE(text.find("\n  1          " + std::to_string(first) + "     retiring*  "),
-              std::string::npos)
-        << text;
+    EXPECT_TRUE(has_row(text, {"1", std::to_string(first), "retiring*"})) << text;
 
     ASSERT_TRUE(s.signal(SIGTERM)); // both ignore TERM: start_server waits in stopping
     EXPECT_TRUE(status_when([](const obj& o) { return o.at("state") == "stopping"; }).is_object())
@@ -257,14 +271,14 @@ TEST_F(StarterShowStatus, NotRunningOrNoStatusIsOneLineAndAnExitCode)
     std::ofstream(snapshot) << "garbage\n";
     std::tie(code, out) = show();
     EXPECT_EQ(code, 4);
-    EXPECT_EQ(out, "no status from start_server (pid " + std::to_string(s.pid()) + "): " +
-                       snapshot + ": not a baton status snapshot\n");
+    EXPECT_EQ(out, "no status from start_server (pid " + std::to_string(s.pid()) +
+                       "): " + snapshot + ": not a baton status snapshot\n");
     const auto at = good.find("\npid ") + 5;
     std::ofstream(snapshot) << good.substr(0, at) << "1" << good.substr(good.find('\n', at));
     std::tie(code, out) = show();
     EXPECT_EQ(code, 4);
-    EXPECT_EQ(out, "no status from start_server (pid " + std::to_string(s.pid()) + "): " +
-                       snapshot + " is pid 1's, stale\n");
+    EXPECT_EQ(out, "no status from start_server (pid " + std::to_string(s.pid()) +
+                       "): " + snapshot + " is pid 1's, stale\n");
     ::unlink(snapshot.c_str());
     std::tie(code, out) = show();
     EXPECT_EQ(code, 4);
