@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <type_traits>
+#include <utility>
 
 namespace baton::starter {
 
@@ -243,49 +244,11 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text)
     return std::chrono::milliseconds(static_cast<long long>(v * 1000.0 + 0.5));
 }
 
-std::optional<options> parse_options(const std::vector<std::string>& args, options_error& err)
+namespace {
+
+// What Server::Starter's script checks once the line is read (and baton's client modes).
+std::optional<options> checked(options o, options_error& err)
 {
-    options o;
-    for (std::size_t i = 0; i < args.size(); ++i) {
-        const std::string& a = args[i];
-        if (a == "--") {
-            o.command.insert(o.command.end(), args.begin() + static_cast<long>(i) + 1, args.end());
-            break;
-        }
-        if (a.size() < 2 || a[0] != '-') { // permute: a non-option goes to the program
-            o.command.push_back(a);
-            continue;
-        }
-        std::string_view body(a);
-        body.remove_prefix(body.starts_with("--") ? 2 : 1);
-        const auto eq = body.find('=');
-        const std::string_view typed = body.substr(0, eq);
-        const option_spec* spec = find_option(typed, err);
-        if (!spec)
-            return std::nullopt;
-        if (spec->kind == arg_kind::none) {
-            if (eq != std::string_view::npos) {
-                err.message = "Option " + std::string(spec->name) + " does not take an argument";
-                return std::nullopt;
-            }
-            apply(o, *spec, {}, err);
-            continue;
-        }
-        std::string_view value;
-        if (eq != std::string_view::npos) {
-            value = body.substr(eq + 1);
-        } else if (i + 1 < args.size()) {
-            value = args[++i];           // Getopt::Long takes the next word, whatever it looks like
-            if (value.starts_with("--")) // most likely a forgotten value, so say what happened
-                o.warnings.push_back("start_server: warning: --" + std::string(spec->name) +
-                                     " takes \"" + log_line::printable(value) + "\" as its value");
-        } else {
-            err.message = "Option " + std::string(spec->name) + " requires an argument";
-            return std::nullopt;
-        }
-        if (!apply(o, *spec, value, err))
-            return std::nullopt;
-    }
     if (o.what == mode::help || o.what == mode::version)
         return o;
     if (o.is_json && o.what != mode::show_status) {
@@ -329,6 +292,54 @@ std::optional<options> parse_options(const std::vector<std::string>& args, optio
         return std::nullopt;
     }
     return o;
+}
+
+} // namespace
+
+std::optional<options> parse_options(const std::vector<std::string>& args, options_error& err)
+{
+    options o;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--") {
+            o.command.insert(o.command.end(), args.begin() + static_cast<long>(i) + 1, args.end());
+            break;
+        }
+        if (a.size() < 2 || a[0] != '-') { // permute: a non-option goes to the program
+            o.command.push_back(a);
+            continue;
+        }
+        std::string_view body(a);
+        body.remove_prefix(body.starts_with("--") ? 2 : 1);
+        const auto eq = body.find('=');
+        const std::string_view typed = body.substr(0, eq);
+        const option_spec* spec = find_option(typed, err);
+        if (!spec)
+            return std::nullopt;
+        if (spec->kind == arg_kind::none) {
+            if (eq != std::string_view::npos) {
+                err.message = "Option " + std::string(spec->name) + " does not take an argument";
+                return std::nullopt;
+            }
+            apply(o, *spec, {}, err);
+            continue;
+        }
+        std::string_view value;
+        if (eq != std::string_view::npos) {
+            value = body.substr(eq + 1);
+        } else if (i + 1 < args.size()) {
+            value = args[++i];           // Getopt::Long takes the next word, whatever it looks like
+            if (value.starts_with("--")) // most likely a forgotten value, so say what happened
+                o.warnings.push_back("start_server: warning: --" + std::string(spec->name) +
+                                     " takes \"" + log_line::printable(value) + "\" as its value");
+        } else {
+            err.message = "Option " + std::string(spec->name) + " requires an argument";
+            return std::nullopt;
+        }
+        if (!apply(o, *spec, value, err))
+            return std::nullopt;
+    }
+    return checked(std::move(o), err);
 }
 
 } // namespace baton::starter
