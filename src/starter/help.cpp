@@ -41,6 +41,9 @@ Options (Getopt::Long rules: --opt=v or --opt v, one dash is enough, unique pref
                               (needs --pid-file and --status-file)
   --stop                      stop the running start_server and wait for it
                               (needs --pid-file)
+  --show-status               print the running start_server's status: workers,
+                              restarts, backoff (needs --pid-file; only in full)
+  --json                      with --show-status: one JSON object instead of text
   --help                      print this text
   --version                   print the version
 

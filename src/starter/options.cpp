@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <type_traits>
+#include <utility>
 
 namespace baton::starter {
 
@@ -32,6 +33,9 @@ struct option_spec {
     arg_kind kind;
     bool is_perl; ///< a Server::Starter 0.35 option (wins an abbreviation tie, for drop-in use)
     option_setter set; ///< stores the value; false with `err` filled when the value is invalid
+    /// Matched only when typed in full: a new option that must not take an abbreviation
+    /// scripts already use for an older one (`--sh` stays `--shutdown-timeout`).
+    bool is_exact = false;
 };
 
 // Stores the value in `Field`, in the field's own type (a flag is set by its presence).
@@ -136,6 +140,8 @@ constexpr option_spec option_table[] = {
     {"shutdown-timeout", arg_kind::string, false, store_timeout<&opt::shutdown_timeout>},
     {"drain-delay", arg_kind::string, false, store_timeout<&opt::drain_delay>},
     {"health", arg_kind::string, false, store_health},
+    {"show-status", arg_kind::none, false, ask<mode::show_status>, true},
+    {"json", arg_kind::none, false, store<&opt::is_json>},
 };
 
 std::string lower(std::string_view s)
@@ -156,7 +162,7 @@ const option_spec* find_option(std::string_view typed, options_error& err)
     for (const auto& spec : option_table) {
         if (spec.name == name)
             return &spec;
-        if (spec.name.starts_with(name))
+        if (!spec.is_exact && spec.name.starts_with(name))
             hits.push_back(&spec);
     }
     if (hits.size() == 1)
@@ -238,6 +244,58 @@ std::optional<std::chrono::milliseconds> parse_seconds(std::string_view text)
     return std::chrono::milliseconds(static_cast<long long>(v * 1000.0 + 0.5));
 }
 
+namespace {
+
+// What Server::Starter's script checks once the line is read (and baton's client modes).
+std::optional<options> checked(options o, options_error& err)
+{
+    if (o.what == mode::help || o.what == mode::version)
+        return o;
+    if (o.is_json && o.what != mode::show_status) {
+        err.message = "--json option is only meaningful with --show-status";
+        return std::nullopt;
+    }
+    if (o.what == mode::show_status) {
+        if (!o.pid_file) {
+            err.message = "--show-status option requires --pid-file to be set as well";
+            return std::nullopt;
+        }
+        return o;
+    }
+    if (o.what == mode::restart) {
+        if (!o.pid_file || !o.status_file) {
+            err.message =
+                "--restart option requires --pid-file and --status-file to be set as well";
+            return std::nullopt;
+        }
+        return o;
+    }
+    if (o.what == mode::stop) {
+        if (!o.pid_file) {
+            err.message = "--stop option requires --pid-file to be set as well";
+            return std::nullopt;
+        }
+        return o;
+    }
+    if (o.is_daemonize && !o.log_file) {
+        // Server::Starter's wording, typo included: scripts grep for it.
+        err.message = "Usage: --log-file option must be specified together with --deamonize";
+        return std::nullopt;
+    }
+    if (o.command.empty()) {
+        err.message = "server program not specified";
+        return std::nullopt;
+    }
+    if (o.interval < std::chrono::seconds(0)) {
+        err.message = "Value \"" + std::to_string(o.interval.count()) +
+                      "\" invalid for option interval (a non-negative number expected)";
+        return std::nullopt;
+    }
+    return o;
+}
+
+} // namespace
+
 std::optional<options> parse_options(const std::vector<std::string>& args, options_error& err)
 {
     options o;
@@ -281,38 +339,7 @@ std::optional<options> parse_options(const std::vector<std::string>& args, optio
         if (!apply(o, *spec, value, err))
             return std::nullopt;
     }
-    if (o.what == mode::help || o.what == mode::version)
-        return o;
-    if (o.what == mode::restart) {
-        if (!o.pid_file || !o.status_file) {
-            err.message =
-                "--restart option requires --pid-file and --status-file to be set as well";
-            return std::nullopt;
-        }
-        return o;
-    }
-    if (o.what == mode::stop) {
-        if (!o.pid_file) {
-            err.message = "--stop option requires --pid-file to be set as well";
-            return std::nullopt;
-        }
-        return o;
-    }
-    if (o.is_daemonize && !o.log_file) {
-        // Server::Starter's wording, typo included: scripts grep for it.
-        err.message = "Usage: --log-file option must be specified together with --deamonize";
-        return std::nullopt;
-    }
-    if (o.command.empty()) {
-        err.message = "server program not specified";
-        return std::nullopt;
-    }
-    if (o.interval < std::chrono::seconds(0)) {
-        err.message = "Value \"" + std::to_string(o.interval.count()) +
-                      "\" invalid for option interval (a non-negative number expected)";
-        return std::nullopt;
-    }
-    return o;
+    return checked(std::move(o), err);
 }
 
 } // namespace baton::starter

@@ -20,7 +20,7 @@ enum class readiness {
 };
 
 /// What the command line asks for.
-enum class mode { run, restart, stop, help, version };
+enum class mode { run, restart, stop, show_status, help, version };
 
 /// The parsed command line. Optional fields are unset when not given (defaults apply later,
 /// some of them depending on the environment, as in Server::Starter).
@@ -37,6 +37,7 @@ struct options {
     std::optional<std::string> envdir;      ///< `--envdir`
     std::optional<std::string> log_file;    ///< `--log-file` (a file, or `| command`)
     bool is_daemonize = false;              ///< `--daemonize`
+    bool is_json = false;                   ///< `--json` (with `--show-status`)
     bool is_auto_restart = false;           ///< `--enable-auto-restart`
     std::optional<std::chrono::seconds> auto_restart_interval; ///< `--auto-restart-interval`
     std::optional<std::chrono::seconds> kill_old_delay;        ///< `--kill-old-delay`

@@ -4,6 +4,7 @@
 #include "clients.hpp"
 #include "log.hpp"
 #include "options.hpp"
+#include "show_status.hpp"
 #include "supervisor.hpp"
 
 #include <cstdio>
@@ -36,6 +37,8 @@ int start_server_main(int argc, char** argv)
         return run_restart(*opts);
     case mode::stop:
         return run_stop(*opts);
+    case mode::show_status:
+        return run_show_status(*opts);
     case mode::run:
         break;
     }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "state_record.hpp"
 
+#include "record_token.hpp"
+
 #include <array>
 #include <charconv>
 #include <climits>
@@ -27,30 +29,6 @@ constexpr std::string_view end_line = "end";
 constexpr std::int64_t max_time_ns = std::int64_t{1} << 62;
 
 // ---- writing
-
-/// `text` as one token: bytes outside `!`..`~` and `%` as `%XX`; the empty string as `%`;
-/// `-` (the absent marker) as `%2D`.
-std::string escaped(std::string_view text)
-{
-    if (text.empty())
-        return "%";
-    if (text == "-")
-        return "%2D";
-    constexpr std::string_view hex = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(text.size());
-    for (const char ch : text) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c > 0x20 && c < 0x7f && c != '%') {
-            out.push_back(ch);
-        } else {
-            out.push_back('%');
-            out.push_back(hex[c >> 4]);
-            out.push_back(hex[c & 0xF]);
-        }
-    }
-    return out;
-}
 
 std::string time_text(clock::time_point t)
 {
@@ -135,60 +113,6 @@ void put_fd(std::string& out, std::string_view key, const std::optional<kept_fd>
 }
 
 // ---- reading
-
-/// The bytes `token` stands for (see `escaped`); nullopt for a malformed escape or a byte
-/// that is never written raw.
-std::optional<std::string> unescaped(std::string_view token)
-{
-    if (token == "%")
-        return std::string();
-    std::string out;
-    out.reserve(token.size());
-    for (std::size_t i = 0; i < token.size(); ++i) {
-        const auto c = static_cast<unsigned char>(token[i]);
-        if (c <= 0x20 || c >= 0x7f)
-            return std::nullopt; // written escaped, never raw
-        if (c != '%') {
-            out.push_back(token[i]);
-            continue;
-        }
-        unsigned value = 0;
-        if (i + 2 >= token.size())
-            return std::nullopt;
-        const auto [ptr, ec] =
-            std::from_chars(token.data() + i + 1, token.data() + i + 3, value, 16);
-        if (ec != std::errc{} || ptr != token.data() + i + 3)
-            return std::nullopt;
-        out.push_back(static_cast<char>(value));
-        i += 2;
-    }
-    return out;
-}
-
-/// The key and fields of `line`, at most `max_fields` of them: the rest are a newer build's
-/// trailing fields, and not storing them keeps a long line of spaces cheap.
-std::vector<std::string_view> split(std::string_view line)
-{
-    constexpr std::size_t max_fields = 16;
-    std::vector<std::string_view> out;
-    while (out.size() < max_fields) {
-        const auto sp = line.find(' ');
-        out.push_back(line.substr(0, sp));
-        if (sp == std::string_view::npos)
-            break;
-        line.remove_prefix(sp + 1);
-    }
-    return out;
-}
-
-template <class Name, std::size_t N>
-std::optional<Name> enum_named(std::string_view word, const std::array<std::string_view, N>& names)
-{
-    for (std::size_t i = 0; i < N; ++i)
-        if (names[i] == word)
-            return static_cast<Name>(i);
-    return std::nullopt;
-}
 
 /// Reads one record into an upgrade_state, line by line; the first error stops it.
 class reader {
@@ -379,7 +303,7 @@ private:
 bool reader::header(std::string_view line)
 {
     line_no_ = 1;
-    tok_ = split(line);
+    tok_ = split_tokens(line);
     if (tok_.size() < 2 || tok_[0] != header_key)
         return fail("not an upgrade record (no `baton-upgrade VERSION` line)");
     const std::string_view v = tok_[1];
@@ -420,7 +344,7 @@ bool reader::parse(std::string_view text)
         text.remove_prefix(nl + 1);
         if (line == end_line)
             return text.empty() || fail("bytes after the end line");
-        tok_ = split(line);
+        tok_ = split_tokens(line);
         // A key this build does not know is a newer build's addition: skipped.
         for (const auto& [key, fn] : handlers) {
             if (key == tok_[0]) {

@@ -13,6 +13,7 @@
 #include "signal_name.hpp"
 #include "spawn.hpp"
 #include "status_file.hpp"
+#include "status_publisher.hpp"
 #include "worker_env.hpp"
 
 #include <poll.h>
@@ -24,6 +25,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -372,9 +374,17 @@ struct watch {
 
 int run_supervisor(const options& opts)
 {
+    starter_facts facts; // for --show-status: taken before set-up, the pid after daemonize
+    facts.started_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+            .count();
+    facts.started_unix = static_cast<std::int64_t>(std::time(nullptr));
     supervisor_setup s;
     if (const int code = set_up(opts, s); code != exit_ok)
         return code;
+    facts.pid = ::getpid();
+    facts.listeners = s.port_env;
+    status_publisher status(opts.pid_file, std::move(facts)); // removed before the pid file
 
     // 6. the loop
     process_effects fx(opts, process_environment(), s.port_env, s.notifier.address(),
@@ -388,6 +398,7 @@ int run_supervisor(const options& opts)
     const bool is_polling_env = opts.envdir.has_value() || std::getenv("ENVDIR") != nullptr;
     std::vector<pollfd> fds;
     while (m.current_state() != state::stopped) {
+        status.update(m.snapshot(), clock::now()); // after the start and every turn's events
         // The watches first, then the health endpoint's (its connections come and go).
         fds.clear();
         for (const auto& w : watches)

@@ -54,6 +54,8 @@ TEST(StarterHelp, DocumentsEveryOption)
                              "--health",
                              "--restart",
                              "--stop",
+                             "--show-status",
+                             "--json",
                              "--help",
                              "--version"})
         EXPECT_NE(help.find(std::string("  ") + name), std::string::npos) << name;

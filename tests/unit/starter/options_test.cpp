@@ -160,6 +160,28 @@ TEST(StarterOptions, SingleDashAloneIsAProgramArgument)
     EXPECT_EQ(parse_ok({"x", "-"}).command, (std::vector<std::string>{"x", "-"}));
 }
 
+TEST(StarterOptions, ShowStatusNeedsThePidFileAndTakesJson)
+{
+    const auto o = parse_ok({"--show-status", "--pid-file=/run/a.pid", "--json"});
+    EXPECT_EQ(o.what, mode::show_status);
+    EXPECT_EQ(o.pid_file, "/run/a.pid");
+    EXPECT_TRUE(o.is_json);
+    EXPECT_FALSE(parse_ok({"--show-status", "--pid-file=/p", "--status-file=/s"}).is_json);
+    EXPECT_EQ(parse_error({"--show-status"}),
+              "--show-status option requires --pid-file to be set as well");
+    EXPECT_EQ(parse_error({"--json", "--pid-file=/p", "x"}),
+              "--json option is only meaningful with --show-status");
+}
+
+TEST(StarterOptions, ShowStatusIsMatchedOnlyInFull)
+{
+    // Getopt::Long abbreviations scripts may use keep their meaning.
+    EXPECT_EQ(parse_ok({"--status=/s", "x"}).status_file, "/s");
+    EXPECT_EQ(parse_ok({"--sh=2", "x"}).shutdown_timeout, 2000ms);
+    EXPECT_EQ(parse_error({"--show", "--pid-file=/p"}), "Unknown option: show");
+    EXPECT_EQ(parse_ok({"--SHOW-STATUS", "--pid-file=/p"}).what, mode::show_status);
+}
+
 } // namespace
 
 TEST(StarterOptions, WarnsWhenTheNextWordTakenAsAValueStartsWithTwoDashes)

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+#include "show_status.hpp"
+
+#include "common/unique_fd.hpp"
+#include "file_text.hpp"
+#include "log.hpp"
+#include "status_report.hpp"
+#include "supervisor.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace baton::starter {
+
+namespace {
+
+// The pid in the pid file when a live start_server holds it; else 0 and `err` says why.
+pid_t running_pid(const std::string& path, std::string& err)
+{
+    const detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        err = "failed to open file:" + path + ":" + std::strerror(errno);
+        return 0;
+    }
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
+    const auto pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+    if (pid <= 0) {
+        err = "no pid in file:" + path;
+        return 0;
+    }
+    // The lock says a start_server still runs (the pid alone may have been reused); kill 0
+    // says the pid it wrote is that one (EPERM: alive, another user's).
+    const bool is_locked = ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (!is_locked || (::kill(pid, 0) != 0 && errno != EPERM)) {
+        err = "start_server is not running (" + path + ": stale pid " + std::to_string(pid) + ")";
+        return 0;
+    }
+    return pid;
+}
+
+std::int64_t monotonic_now_ns()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+} // namespace
+
+int run_show_status(const options& opts)
+{
+    std::string err;
+    const pid_t pid = running_pid(*opts.pid_file, err);
+    if (pid == 0) {
+        log_line::write(err);
+        return exit_client;
+    }
+    const std::string path = status_snapshot_path(*opts.pid_file);
+    const auto text = read_text_file(path);
+    if (!text) {
+        log_line::write("no status from start_server (pid " + std::to_string(pid) +
+                        "): failed to read " + path + ":" + std::strerror(errno));
+        return exit_no_status;
+    }
+    auto snapshot = read_snapshot(*text, err);
+    if (!snapshot) {
+        log_line::write("no status from start_server (pid " + std::to_string(pid) + "): " + path +
+                        ": " + err);
+        return exit_no_status;
+    }
+    if (snapshot->starter.pid != pid) {
+        log_line::write("no status from start_server (pid " + std::to_string(pid) + "): " + path +
+                        " is pid " + std::to_string(snapshot->starter.pid) + "'s, stale");
+        return exit_no_status;
+    }
+    const std::int64_t now = monotonic_now_ns();
+    const std::string out =
+        opts.is_json ? format_status_json(*snapshot, now) : format_status_text(*snapshot, now);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return std::fflush(stdout) == 0 ? exit_ok : exit_client;
+}
+
+} // namespace baton::starter
