@@ -50,9 +50,7 @@ public:
         options o;
         o.max_header_bytes = 1024;
         o.max_body_bytes = 4096;
-        o.header_timeout = 2s;
-        o.body_timeout = 2s;
-        o.idle_timeout = 2s;
+        o.header_timeout = o.body_timeout = o.idle_timeout = 2s;
         o.drain_grace = 50ms;
         o.keep_alive_hint = 0s; // the exact-bytes tests leave it out; its own tests set it
         o.date = false;         // ditto (wire_test.cpp tests it)
