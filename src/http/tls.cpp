@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <algorithm>
 #include <cstring>
@@ -32,6 +33,7 @@ std::string openssl_reason()
 
 [[noreturn]] void fail(const std::string& what)
 {
+    ERR_clear_error(); // the thread's queue is left as it was found
     throw std::runtime_error("baton::http tls: " + what);
 }
 
@@ -133,11 +135,15 @@ tls_context::tls_context(const tls_config& cfg)
         fail("no usable ciphersuite in \"" + cfg.ciphersuites + "\"");
     if (SSL_CTX_use_certificate_chain_file(c, cfg.cert_chain_file.c_str()) != 1)
         fail("cannot load the certificate chain " + cfg.cert_chain_file + ": " + openssl_reason());
-    if (SSL_CTX_use_PrivateKey_file(c, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    const std::string mismatch = "the private key " + cfg.key_file +
+                                 " does not match the certificate " + cfg.cert_chain_file;
+    if (SSL_CTX_use_PrivateKey_file(c, cfg.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            fail(mismatch);
         fail("cannot load the private key " + cfg.key_file + ": " + openssl_reason());
+    }
     if (SSL_CTX_check_private_key(c) != 1)
-        fail("the private key " + cfg.key_file + " does not match the certificate " +
-             cfg.cert_chain_file);
+        fail(mismatch);
     SSL_CTX_set_alpn_select_cb(c, select_alpn, nullptr);
     // Resumption is by ticket only: a per-process cache would not survive a restart and
     // costs memory per session.
