@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "support/tls_client.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,7 +10,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -25,9 +26,11 @@ namespace {
 struct key_deleter {
     void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
 };
+
 struct cert_deleter {
     void operator()(X509* c) const noexcept { X509_free(c); }
 };
+
 using key_ptr = std::unique_ptr<EVP_PKEY, key_deleter>;
 using cert_ptr = std::unique_ptr<X509, cert_deleter>;
 
@@ -96,15 +99,111 @@ void write_pem(const std::filesystem::path& p, const std::vector<X509*>& certs, 
     check(ok, "PEM_write");
 }
 
+/// A client SSL over memory BIOs (the test moves the bytes), ALPN http/1.1.
+struct memory_client {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL* ssl = SSL_new(ctx);
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+
+    memory_client()
+    {
+        SSL_set_bio(ssl, in, out); // owned by ssl now
+        static constexpr unsigned char alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+        SSL_set_alpn_protos(ssl, alpn, sizeof alpn);
+        SSL_set_connect_state(ssl);
+    }
+
+    ~memory_client()
+    {
+        SSL_free(ssl);
+        SSL_CTX_free(ctx);
+    }
+
+    memory_client(const memory_client&) = delete;
+    memory_client& operator=(const memory_client&) = delete;
+
+    /// What the client wrote since the last call.
+    std::string take_output()
+    {
+        std::string bytes;
+        char buf[4096];
+        for (int n; (n = BIO_read(out, buf, sizeof buf)) > 0;)
+            bytes.append(buf, static_cast<std::size_t>(n));
+        return bytes;
+    }
+};
+
 } // namespace
+
+std::string client_hello()
+{
+    memory_client c;
+    (void)SSL_do_handshake(c.ssl); // wants to read: the ClientHello is written
+    return c.take_output();
+}
+
+bool handshake_byte_by_byte(std::uint16_t port, std::string& error)
+{
+    std::error_code ec;
+    auto fd = connect_tcp("127.0.0.1", port, ec);
+    if (ec) {
+        error = ec.message();
+        return false;
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    timeval tv{5, 0};
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    memory_client c;
+    (void)SSL_do_handshake(c.ssl);
+    for (char ch : c.take_output()) {
+        if (::send(fd.get(), &ch, 1, MSG_NOSIGNAL) != 1) {
+            error = "send failed";
+            return false;
+        }
+    }
+    for (int round = 0; round < 20; ++round) { // a handshake is two or three flights
+        char buf[16384];
+        ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+        if (n <= 0) {
+            error = "the server closed or was silent";
+            return false;
+        }
+        BIO_write(c.in, buf, static_cast<int>(n));
+        const int r = SSL_do_handshake(c.ssl);
+        auto reply = c.take_output();
+        if (!reply.empty() && ::send(fd.get(), reply.data(), reply.size(), MSG_NOSIGNAL) !=
+                                  static_cast<ssize_t>(reply.size())) {
+            error = "send failed";
+            return false;
+        }
+        if (r == 1) {
+            const unsigned char* p = nullptr;
+            unsigned len = 0;
+            SSL_get0_alpn_selected(c.ssl, &p, &len);
+            if (std::string_view(reinterpret_cast<const char*>(p), len) != "http/1.1") {
+                error = "ALPN not http/1.1";
+                return false;
+            }
+            return true;
+        }
+        if (SSL_get_error(c.ssl, r) != SSL_ERROR_WANT_READ) {
+            error = "handshake failed";
+            return false;
+        }
+    }
+    error = "no end of handshake";
+    return false;
+}
 
 test_certs make_test_certs(const std::filesystem::path& dir, std::string_view cn)
 {
     auto root_key = make_key();
     auto root = make_cert(root_key.get(), "baton test root", nullptr, root_key.get(), true, 1);
     auto mid_key = make_key();
-    auto mid = make_cert(mid_key.get(), "baton test intermediate", root.get(), root_key.get(),
-                         true, 2);
+    auto mid =
+        make_cert(mid_key.get(), "baton test intermediate", root.get(), root_key.get(), true, 2);
     auto leaf_key = make_key();
     auto leaf = make_cert(leaf_key.get(), cn, mid.get(), mid_key.get(), false, 3);
     auto other = make_key();
@@ -159,6 +258,9 @@ tls_client::tls_client(std::uint16_t port, const tls_client_options& opts)
 
 tls_client::~tls_client()
 {
+    // Our close_notify (not waiting for theirs), as a polite client ends.
+    if (ssl_ != nullptr && SSL_is_init_finished(ssl_) == 1)
+        (void)SSL_shutdown(ssl_);
     SSL_free(ssl_);
     SSL_CTX_free(ctx_);
 }
@@ -268,14 +370,24 @@ std::string tls_client::alpn() const
     return p != nullptr ? std::string(reinterpret_cast<const char*>(p), len) : std::string();
 }
 
-int tls_client::version() const { return SSL_version(ssl_); }
+int tls_client::version() const
+{
+    return SSL_version(ssl_);
+}
 
-bool tls_client::is_resumed() const { return SSL_session_reused(ssl_) == 1; }
+bool tls_client::is_resumed() const
+{
+    return SSL_session_reused(ssl_) == 1;
+}
 
 ssl_session_st* tls_client::take_session()
 {
-    // TLS 1.3's tickets come after the handshake: a read sees them (read_response did)
-    return SSL_get1_session(ssl_);
+    // TLS 1.3's tickets come after the handshake: a read sees them (read_response did). A
+    // copy: the connection's own is marked not resumable if it ends without close_notify.
+    SSL_SESSION* own = SSL_get1_session(ssl_);
+    SSL_SESSION* copy = own != nullptr ? SSL_SESSION_dup(own) : nullptr;
+    SSL_SESSION_free(own);
+    return copy;
 }
 
 std::string tls_client::peer_cn() const

@@ -25,6 +25,7 @@ namespace baton::test {
 struct test_certs {
     std::filesystem::path root, chain, key, other_key;
 };
+
 test_certs make_test_certs(const std::filesystem::path& dir, std::string_view cn = "localhost");
 
 /// 80 random bytes: an nginx ticket-key file. Returns its path.
@@ -48,6 +49,13 @@ struct tls_client_options {
     std::chrono::milliseconds timeout{5000};
 };
 
+/// The bytes of a TLS 1.2/1.3 ClientHello offering http/1.1, as a client would send them.
+std::string client_hello();
+
+/// A handshake whose ClientHello reaches 127.0.0.1:port one byte per send(); true once done
+/// with http/1.1 selected, else false and `error`.
+bool handshake_byte_by_byte(std::uint16_t port, std::string& error);
+
 /// One TLS connection to 127.0.0.1:port; every call bounded by the options' timeout.
 class tls_client {
 public:
@@ -58,6 +66,7 @@ public:
 
     /// Connect (unless socket() was given one) and handshake; false with error() on failure.
     bool handshake();
+
     const std::string& error() const noexcept { return error_; }
 
     bool send(std::string_view data);
@@ -73,6 +82,7 @@ public:
     ssl_session_st* take_session();
     /// The peer certificate's subject CN.
     std::string peer_cn() const;
+
     unique_fd& socket() noexcept { return fd_; }
 
 private:

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // tls_context: what a listener's TLS configuration accepts and how it refuses the rest.
 #include "http/tls.hpp"
-
 #include "support/loopback.hpp"
 #include "support/tls_client.hpp"
 
@@ -110,8 +109,7 @@ TEST(TlsContext, KeepsTicketKeysInFileOrder)
     cfg.ticket_key_files = {first.string(), second.string()};
     tls_context ctx(cfg);
     ASSERT_EQ(ctx.ticket_keys().size(), 2U);
-    EXPECT_EQ(ctx.ticket_keys()[0].name,
-              baton::http::detail::read_ticket_key(first.string()).name);
+    EXPECT_EQ(ctx.ticket_keys()[0].name, baton::http::detail::read_ticket_key(first.string()).name);
 }
 
 } // namespace
