@@ -136,6 +136,15 @@ struct memory_client {
 
 } // namespace
 
+tls_client_options trusting(const std::filesystem::path& ca, int version)
+{
+    tls_client_options o;
+    o.ca = ca;
+    o.min_version = version;
+    o.max_version = version;
+    return o;
+}
+
 std::string client_hello()
 {
     memory_client c;

@@ -49,6 +49,9 @@ struct tls_client_options {
     std::chrono::milliseconds timeout{5000};
 };
 
+/// Options that verify the server against `ca`, pinned to `version` (0: any).
+tls_client_options trusting(const std::filesystem::path& ca, int version = 0);
+
 /// The bytes of a TLS 1.2/1.3 ClientHello offering http/1.1, as a client would send them.
 std::string client_hello();
 

@@ -27,14 +27,7 @@ struct tls_setup {
         tls.key_file = certs.key;
     }
 
-    tls_client_options client(int version = 0) const
-    {
-        tls_client_options o;
-        o.ca = certs.root;
-        o.min_version = version;
-        o.max_version = version;
-        return o;
-    }
+    tls_client_options client(int version = 0) const { return trusting(certs.root, version); }
 };
 
 constexpr std::string_view get_close = "GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
