@@ -80,11 +80,24 @@ struct tls_starter {
         return n;
     }
 
-    /// HUP, and wait until the next generation is ready.
+    /// The pid of the newest worker (the log's last "starting new worker").
+    pid_t newest_worker() const
+    {
+        constexpr std::string_view tag = "starting new worker ";
+        const auto log = starter->output();
+        const auto at = log.rfind(tag);
+        return at == std::string::npos ? 0 : std::stoi(log.substr(at + tag.size()));
+    }
+
+    /// HUP, and wait until the next generation is ready and the old one no longer holds the
+    /// listener (so every new connection is the new generation's).
     bool restart()
     {
         const auto before = ready_count();
-        return starter->signal(SIGHUP) && wait_until([&] { return ready_count() > before; }, 10s);
+        const pid_t old = newest_worker();
+        return old != 0 && starter->signal(SIGHUP) &&
+               wait_until([&] { return ready_count() > before; }, 10s) &&
+               wait_until([&] { return listening_sockets(old).empty(); }, 10s);
     }
 
     tls_client_options client(int version = 0) const { return trusting(certs.root, version); }
