@@ -4,7 +4,12 @@
 #include "support/loopback.hpp"
 #include "support/tls_client.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/beast/_experimental/test/stream.hpp>
 #include <gtest/gtest.h>
+
+#include <openssl/ssl.h>
 
 #include <fstream>
 #include <stdexcept>
@@ -111,5 +116,59 @@ TEST(TlsContext, KeepsTicketKeysInFileOrder)
     ASSERT_EQ(ctx.ticket_keys().size(), 2U);
     EXPECT_EQ(ctx.ticket_keys()[0].name, baton::http::detail::read_ticket_key(first.string()).name);
 }
+
+// --- a handshake over beast::test::stream: the context's policy without sockets ------------
+
+using test_tls_stream = boost::asio::ssl::stream<boost::beast::test::stream>;
+
+/// Handshake a client offering `alpn` (wire format) with TLS `version` against a server of
+/// `ctx`; the client's error (none: done) and the protocol selected.
+std::pair<boost::system::error_code, std::string>
+handshake_in_memory(tls_context& ctx, std::string_view alpn, int version)
+{
+    boost::asio::io_context ioc;
+    boost::asio::ssl::context client_ctx(boost::asio::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(client_ctx.native_handle(), version);
+    SSL_CTX_set_max_proto_version(client_ctx.native_handle(), version);
+    SSL_CTX_set_alpn_protos(client_ctx.native_handle(),
+                            reinterpret_cast<const unsigned char*>(alpn.data()),
+                            static_cast<unsigned>(alpn.size()));
+    test_tls_stream server(boost::beast::test::stream(ioc), ctx.ssl());
+    test_tls_stream client(boost::beast::test::stream(ioc), client_ctx);
+    client.next_layer().connect(server.next_layer());
+    boost::system::error_code client_ec;
+    server.async_handshake(test_tls_stream::server, [](const boost::system::error_code&) {});
+    client.async_handshake(test_tls_stream::client,
+                           [&](const boost::system::error_code& ec) { client_ec = ec; });
+    ioc.run_for(std::chrono::seconds(5));
+    const unsigned char* p = nullptr;
+    unsigned len = 0;
+    SSL_get0_alpn_selected(client.native_handle(), &p, &len);
+    return {client_ec,
+            p != nullptr ? std::string(reinterpret_cast<const char*>(p), len) : std::string()};
+}
+
+class TlsInMemory : public ::testing::TestWithParam<int> {};
+
+TEST_P(TlsInMemory, HandshakeSelectsHttp11)
+{
+    tls_files f;
+    tls_context ctx(f.config());
+    auto [ec, alpn] =
+        handshake_in_memory(ctx, std::string_view("\x02h2\x08http/1.1", 12), GetParam());
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(alpn, "http/1.1");
+}
+
+TEST_P(TlsInMemory, ClientOfferingOnlyH2GetsNoApplicationProtocol)
+{
+    tls_files f;
+    tls_context ctx(f.config());
+    auto [ec, alpn] = handshake_in_memory(ctx, std::string_view("\x02h2", 3), GetParam());
+    EXPECT_TRUE(ec);
+    EXPECT_NE(ec.message().find("no application protocol"), std::string::npos) << ec.message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Tls, TlsInMemory, ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION));
 
 } // namespace
