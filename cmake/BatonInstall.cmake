@@ -22,12 +22,18 @@ install(FILES ${PROJECT_BINARY_DIR}/batonConfig.cmake
 # pkg-config: tests/packaging/pkgconfig_consumer.sh. Boost is header-only here and Debian
 # ships no boost.pc, so there is no Requires:. Static archives need the thread library on
 # the consumer's link line itself; shared ones only when linked statically.
+# OpenSSL (HTTPS listeners) ships libssl.pc and libcrypto.pc: Requires: for static archives,
+# Requires.private: for shared ones, likewise.
 if(BUILD_SHARED_LIBS)
     set(BATON_PC_LIBS "")
     set(BATON_PC_LIBS_PRIVATE " -pthread")
+    set(BATON_PC_REQUIRES "")
+    set(BATON_PC_REQUIRES_PRIVATE "libssl libcrypto")
 else()
     set(BATON_PC_LIBS " -pthread")
     set(BATON_PC_LIBS_PRIVATE "")
+    set(BATON_PC_REQUIRES "libssl libcrypto")
+    set(BATON_PC_REQUIRES_PRIVATE "")
 endif()
 file(RELATIVE_PATH BATON_PC_PREFIX_FROM_PCDIR
      ${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_LIBDIR}/pkgconfig ${CMAKE_INSTALL_PREFIX})

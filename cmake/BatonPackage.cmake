@@ -87,7 +87,7 @@ template) and a small HTTP worker to try them with.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME baton-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 # The http headers include Boost.Asio and Boost.Beast (1.81, header-only here).
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libboost1.81-dev")
+set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "libboost1.81-dev, libssl-dev")
 set(CPACK_COMPONENT_DEV_DESCRIPTION "zero-downtime restarts for network servers - development files
 baton's C++20 libraries for workers run under start_server, Server::Starter
 or systemd socket activation: baton::listener (inherited sockets from

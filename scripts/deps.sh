@@ -6,13 +6,14 @@ set -euo pipefail
 packages=(
     # build
     g++ cmake ninja-build make libboost1.81-dev libfmt-dev googletest libgtest-dev libgmock-dev
+    libssl-dev
     clang-format
     # scripts/tidy.sh (make test) and scripts/coverage.sh (make coverage)
     clang-tidy-15 gcovr
     # fuzz preset (libFuzzer) and LeakSanitizer runtime
     clang libclang-rt-14-dev
     # tests and benchmarks
-    apache2-utils wrk nginx-light haproxy libserver-starter-perl golang-go curl procps iproute2 systemd gnuplot-nox
+    openssl python3 apache2-utils wrk nginx-light haproxy libserver-starter-perl golang-go curl procps iproute2 systemd gnuplot-nox
     # packaging: make package (CPack DEB, dpkg-shlibdeps), lintian, man -l, pkg-config
     dpkg-dev lintian man-db pkgconf
 )

@@ -6,10 +6,13 @@
 // `--threads N` runs N event-loop threads (default: one per core). `GET /readyz` is the
 // readiness probe; `--drain-delay=SECONDS` keeps serving that long after SIGTERM with the
 // probe at 503 (alone behind a load balancer; ignored under start_server).
+// `--tls-cert=FILE --tls-key=FILE [--tls-ticket-keys=FILE]...` serve HTTPS instead (the
+// ticket-key files in nginx's 80-byte format, the first one encrypting).
 #include <baton/http/readiness.hpp>
 #include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 #include <baton/http/sleep.hpp>
+#include <baton/http/tls.hpp>
 
 #include <charconv>
 #include <chrono>
@@ -41,10 +44,17 @@ int main(int argc, char** argv)
     bool is_flushing = true;
     baton::http::options opts;
     baton::http::serve_options serve;
+    baton::http::tls_config tls;
     serve.drain_timeout = 5s;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
-        if (arg == "--drain-delay" || arg.starts_with("--drain-delay=")) {
+        if (arg.starts_with("--tls-cert=")) {
+            tls.cert_chain_file = arg.substr(arg.find('=') + 1);
+        } else if (arg.starts_with("--tls-key=")) {
+            tls.key_file = arg.substr(arg.find('=') + 1);
+        } else if (arg.starts_with("--tls-ticket-keys=")) {
+            tls.ticket_key_files.emplace_back(arg.substr(arg.find('=') + 1));
+        } else if (arg == "--drain-delay" || arg.starts_with("--drain-delay=")) {
             const std::string_view v = arg == "--drain-delay" ? (i + 1 < argc ? argv[++i] : "")
                                                               : arg.substr(arg.find('=') + 1);
             if (!parse_seconds(v, serve.drain_delay)) {
@@ -63,6 +73,15 @@ int main(int argc, char** argv)
         } else {
             address = arg;
         }
+    }
+    const bool is_tls = !tls.cert_chain_file.empty() || !tls.key_file.empty();
+    if (is_tls && (tls.cert_chain_file.empty() || tls.key_file.empty())) {
+        std::fprintf(stderr, "hello: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
+    if (!is_tls && !tls.ticket_key_files.empty()) {
+        std::fprintf(stderr, "hello: --tls-ticket-keys wants --tls-cert and --tls-key\n");
+        return 2;
     }
     opts.defer_accept = true; // the kernel hands a connection over with its request
     opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
@@ -83,7 +102,10 @@ int main(int argc, char** argv)
             w.write("baton!\n");
         });
     try {
-        server.listen_or_inherit(address);
+        if (is_tls)
+            server.listen_or_inherit(address, tls);
+        else
+            server.listen_or_inherit(address);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "hello: %s\n", e.what());
         return 111;

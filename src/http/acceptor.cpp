@@ -3,6 +3,7 @@
 
 #include "connection.hpp"
 #include "socket_traits.hpp"
+#include "tls_traits.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -74,10 +75,11 @@ void report_out_of_memory(const server_state& st, std::string_view what = "accep
     slot given back. */
 class handover {
 public:
-    handover(server_state& st, unique_fd fd, int family) noexcept
+    handover(server_state& st, unique_fd fd, int family, tls_context* tls) noexcept
         : st_(&st)
         , fd_(std::move(fd))
         , family_(family)
+        , tls_(tls)
     {}
 
     handover(handover&& o) noexcept = default;
@@ -111,10 +113,20 @@ private:
         if (ec)
             return;          // the destructor closes it and gives the slot back
         (void)fd_.release(); // the socket owns it now
-        using conn = connection<socket_type>;
+        if (tls_ != nullptr)
+            make_and_start<asio::ssl::stream<socket_type>>(l, std::move(sock), tls_->ssl());
+        else
+            make_and_start<socket_type>(l, std::move(sock));
+    }
+
+    /// A connection over `Stream`, made of `args`, started on the loop `l`.
+    template <class Stream, class... Args>
+    void make_and_start(event_loop& l, Args&&... args) noexcept
+    {
+        using conn = connection<Stream>;
         std::shared_ptr<conn> c;
         try {
-            c = std::make_shared<conn>(*st_, std::move(sock), &l.conns);
+            c = std::make_shared<conn>(*st_, Stream(std::forward<Args>(args)...), &l.conns);
         } catch (const std::bad_alloc&) {
             st_->release_connection(); // no connection took the slot; the socket closes
             report_out_of_memory(*st_);
@@ -130,6 +142,7 @@ private:
     server_state* st_;
     unique_fd fd_;
     int family_;
+    tls_context* tls_; ///< null: plain; else the listener's (the server keeps it alive)
 };
 
 /// Accepts taken in one go before the accepting loop serves its own connections again.
@@ -156,8 +169,8 @@ void hand_over(server_state& st, event_loop& home, loop_ring& ring, handover h) 
     accept_batch, and hand each descriptor to the next loop in turn (`home` is the calling
     loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`: more
     may be queued, `back_off`: out of descriptors or memory. */
-accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acceptor& a,
-                       int family) noexcept
+accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acceptor& a, int family,
+                       tls_context* tls) noexcept
 {
     for (int taken = 0; taken < accept_batch; ++taken) {
         if (!a.is_open())
@@ -184,7 +197,7 @@ accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acce
             refuse(std::move(fd));
             continue;
         }
-        hand_over(st, home, ring, handover(st, std::move(fd), family));
+        hand_over(st, home, ring, handover(st, std::move(fd), family, tls));
     }
     return accepted::batch;
 }
@@ -197,7 +210,7 @@ accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acce
     memory) is reported and the loop goes on after a pause, so the process never silently
     stops accepting on a listener it still holds. */
 asio::awaitable<void> accept_loop(server_state& st, event_loop& home, loop_ring& ring, acceptor& a,
-                                  int family)
+                                  int family, tls_context* tls)
 {
     for (;;) {
         bool is_pausing = false;
@@ -210,7 +223,7 @@ asio::awaitable<void> accept_loop(server_state& st, event_loop& home, loop_ring&
                 is_pausing = true;
             }
             for (auto r = accepted::batch; !is_pausing && r == accepted::batch;) {
-                r = accept_queued(st, home, ring, a, family);
+                r = accept_queued(st, home, ring, a, family, tls);
                 if (r == accepted::batch)
                     co_await asio::post(a.get_executor(), asio::use_awaitable);
                 is_pausing = r == accepted::back_off;
@@ -243,7 +256,7 @@ void start_accepting(server_state& st, event_loop& home, loop_ring& ring, listen
         return;
     }
     (void)l.fd.release(); // the acceptor owns it now
-    asio::co_spawn(home.ioc, accept_loop(st, home, ring, a, l.family), asio::detached);
+    asio::co_spawn(home.ioc, accept_loop(st, home, ring, a, l.family, l.tls.get()), asio::detached);
 }
 
 } // namespace baton::http::detail

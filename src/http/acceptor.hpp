@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -23,11 +24,14 @@ namespace baton::http::detail {
 
 using baton::detail::unique_fd;
 
+class tls_context;
+
 /// A listening stream socket add_listener checked: TCP over IPv4 or IPv6, or unix.
 struct listener_socket {
     unique_fd fd; ///< the server's until start() hands it to an acceptor
     int family = 0;
-    std::uint16_t port = 0; ///< 0 for unix sockets
+    std::uint16_t port = 0;           ///< 0 for unix sockets
+    std::shared_ptr<tls_context> tls; ///< null: plain HTTP
 };
 
 /// One listener as its event loop holds it; every family has the same acceptor type.

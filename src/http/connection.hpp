@@ -44,6 +44,16 @@ namespace baton::http::detail {
 template <class Stream>
 struct stream_traits;
 
+/** The traits of a stream with a session over it (TLS): also `static raw_socket&
+    lowest(Stream&)`, `static milliseconds handshake_timeout(Stream&)`, and the stream's
+    async_handshake/async_shutdown. Every use is an `if constexpr`: a plain connection has
+    none of it compiled in. */
+template <class Traits>
+concept session_traits = requires
+{
+    requires Traits::has_session;
+};
+
 namespace conn_impl {
 
 inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -80,6 +90,20 @@ private:
 
     boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
     boost::asio::awaitable<void> serve();
+    /// The TLS handshake under handshake_timeout; false: failed, counted, closed.
+    boost::asio::awaitable<bool> handshake();
+    /// close_notify (ours; theirs awaited no longer than the linger deadline), TLS only.
+    boost::asio::awaitable<void> end_session();
+
+    /// The socket under the stream: the staged close lingers on it, below any session.
+    decltype(auto) lowest() noexcept
+    {
+        if constexpr (session_traits<traits>)
+            return traits::lowest(stream_);
+        else
+            return (stream_);
+    }
+
     boost::asio::awaitable<boost::system::error_code> wait_first_byte(bool is_first);
     /// `header_due`: when the header is due; none: header_timeout from when more must be read.
     boost::asio::awaitable<boost::system::error_code>
@@ -95,7 +119,8 @@ private:
     void append_response_header(std::string& out, response_state& rs, bool is_final);
     boost::asio::awaitable<void> reject(const boost::system::error_code& ec);
     boost::asio::awaitable<void> answer_and_close(boost::beast::http::status s);
-    boost::asio::awaitable<void> staged_close();
+    /// `is_session_open`: false after a failed handshake (no close_notify to send).
+    boost::asio::awaitable<void> staged_close(bool is_session_open = true);
     boost::asio::awaitable<boost::system::error_code>
     read_more(std::size_t chunk = conn_impl::read_chunk);
     /// Read more while parsing: header_too_large past the header limit, `on_timeout` when

@@ -36,11 +36,21 @@ boost::asio::awaitable<void> connection<Stream>::answer_and_close(boost::beast::
 }
 
 template <class Stream>
-boost::asio::awaitable<void> connection<Stream>::staged_close()
+boost::asio::awaitable<void> connection<Stream>::staged_close(bool is_session_open)
 {
     is_idle_ = false;
     if (is_forced_)
         co_return;
+    // 0. TLS: close_notify first, so that the client sees a clean end of the stream.
+    if constexpr (session_traits<traits>) {
+        if (is_session_open) {
+            deadline_.arm(clock::now() + st_.opts.linger_timeout);
+            co_await end_session();
+            deadline_.disarm();
+        }
+    } else {
+        (void)is_session_open;
+    }
     // 1. Write side first: the client reads the whole response, then a FIN (never a RST).
     traits::shutdown_send(stream_);
     // 2. A bounded read-and-discard: unread request bytes at close() would make a RST.
@@ -49,8 +59,8 @@ boost::asio::awaitable<void> connection<Stream>::staged_close()
         std::size_t discarded = 0;
         while (discarded < st_.opts.linger_bytes) {
             buf_.clear();
-            auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::read_chunk),
-                                                            conn_impl::tuple_awaitable);
+            auto [ec, n] = co_await lowest().async_read_some(buf_.prepare(conn_impl::read_chunk),
+                                                             conn_impl::tuple_awaitable);
             if (ec)
                 break;
             discarded += n;
@@ -59,6 +69,40 @@ boost::asio::awaitable<void> connection<Stream>::staged_close()
     }
     // 3. Close.
     traits::close(stream_);
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::end_session()
+{
+    // async_shutdown writes our close_notify, then reads until theirs: the armed linger
+    // deadline bounds the wait (its cancel ends it), and whatever the client sends instead
+    // is read and discarded below the session by the linger that follows.
+    auto [ec] = co_await stream_.async_shutdown(conn_impl::tuple_awaitable);
+    (void)ec; // theirs or not, the close goes on
+}
+
+template <class Stream>
+boost::asio::awaitable<bool> connection<Stream>::handshake()
+{
+    // Not idle while handshaking: drain() leaves it alone, and once the handshake is done
+    // the idle wait sees the drain and gives the client its grace.
+    is_idle_ = false;
+    deadline_.arm(accepted_at_ + traits::handshake_timeout(stream_));
+    auto [ec] = co_await stream_.async_handshake(Stream::server, conn_impl::tuple_awaitable);
+    const bool timed_out = deadline_.take_expired();
+    if (!ec)
+        co_return true;
+    if (is_forced_)
+        co_return false;
+    auto& counter =
+        timed_out ? st_.counters.handshake_timeouts : st_.counters.tls_handshake_failures;
+    counter.fetch_add(1, std::memory_order_relaxed);
+    st_.report(timed_out ? boost::system::error_code(errc::handshake_timeout) : ec,
+               "TLS handshake");
+    // The alert (if any) is written; a FIN and a bounded discard, so that what the client
+    // sent (plain HTTP, say) does not turn the close into a reset.
+    co_await staged_close(false);
+    co_return false;
 }
 
 template <class Stream>

@@ -93,6 +93,10 @@ boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection>
 template <class Stream>
 boost::asio::awaitable<void> connection<Stream>::serve()
 {
+    if constexpr (session_traits<traits>) {
+        if (!co_await handshake())
+            co_return;
+    }
     for (bool is_first = true;; is_first = false) {
         // Wait for the first byte of the next request (or use a pipelined one).
         bool is_in_grace = false;
@@ -157,7 +161,8 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             // would turn close() into a reset, so that close is staged, as is every close the
             // server decides. shutdown_send() first: the FIN goes out (on the response's held
             // last segment, see finish()) even if a forked child still holds the descriptor.
-            if (!req.keep_alive() && !is_forced_ && !has_pending_request()) {
+            if (!session_traits<traits> && !req.keep_alive() && !is_forced_ &&
+                !has_pending_request()) {
                 traits::shutdown_send(stream_);
                 traits::close(stream_);
             } else {

@@ -47,6 +47,8 @@ public:
             return "socket is not a listening TCP (IPv4/IPv6) or unix stream socket";
         case errc::not_started:
             return "server has no listener or was not started";
+        case errc::handshake_timeout:
+            return "client did not finish its TLS handshake within handshake_timeout";
         }
         return "unknown baton.http error " + std::to_string(ev);
     }

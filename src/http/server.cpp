@@ -2,6 +2,7 @@
 #include "acceptor.hpp"
 #include "common/unique_fd.hpp"
 #include "server_state.hpp"
+#include "tls.hpp"
 
 #include <baton/http/server.hpp>
 #include <baton/listener.hpp>
@@ -19,6 +20,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -168,7 +170,18 @@ void server::add_listener(int fd)
         throw boost::system::system_error(ec, "baton::http::server::add_listener");
 }
 
-void server::listen(std::string_view host, std::uint16_t port)
+void server::add_listener(int fd, const tls_config& tls)
+{
+    auto ctx = std::make_shared<detail::tls_context>(tls); // throws before the fd is taken
+    add_listener(fd);
+    std::lock_guard lock(impl_->m);
+    impl_->listeners.back().tls = std::move(ctx);
+}
+
+namespace {
+
+/// A listening socket on `host` (numeric) and `port`. @throws boost::system::system_error
+baton::detail::unique_fd bind_listener(std::string_view host, std::uint16_t port)
 {
     error_code ec;
     (void)asio::ip::make_address(std::string(host), ec); // numeric only: no name resolved
@@ -184,10 +197,22 @@ void server::listen(std::string_view host, std::uint16_t port)
                       (code.category() == boost::system::system_category() ? "bind/listen " + key
                                                                            : err.message));
     }
-    baton::detail::unique_fd fd(sock.fd); // ours until add_listener takes it
-    add_listener(fd.get(), ec);
-    if (ec)
-        throw boost::system::system_error(ec, "baton::http::server::listen");
+    return baton::detail::unique_fd(sock.fd);
+}
+
+} // namespace
+
+void server::listen(std::string_view host, std::uint16_t port)
+{
+    auto fd = bind_listener(host, port); // ours until add_listener takes it
+    add_listener(fd.get());
+    (void)fd.release();
+}
+
+void server::listen(std::string_view host, std::uint16_t port, const tls_config& tls)
+{
+    auto fd = bind_listener(host, port);
+    add_listener(fd.get(), tls);
     (void)fd.release();
 }
 
@@ -196,6 +221,13 @@ void server::listen_or_inherit(std::string_view fallback)
     auto sockets = baton::listener::listen_or_inherit(fallback);
     for (const auto& sock : sockets.sockets)
         add_listener(sock.fd);
+}
+
+void server::listen_or_inherit(std::string_view fallback, const tls_config& tls)
+{
+    auto sockets = baton::listener::listen_or_inherit(fallback);
+    for (const auto& sock : sockets.sockets)
+        add_listener(sock.fd, tls);
 }
 
 std::vector<std::uint16_t> server::local_ports() const

@@ -96,6 +96,8 @@ server_stats server_state::stats() const noexcept
     s.connections_force_closed = get(counters.connections_force_closed);
     s.connections_rejected = get(counters.connections_rejected);
     s.requests_rejected = get(counters.requests_rejected);
+    s.tls_handshake_failures = get(counters.tls_handshake_failures);
+    s.handshake_timeouts = get(counters.handshake_timeouts);
     s.open_connections = live_connections();
     return s;
 }

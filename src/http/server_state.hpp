@@ -58,6 +58,8 @@ struct atomic_counters {
     std::atomic<std::uint64_t> connections_force_closed{0};
     std::atomic<std::uint64_t> connections_rejected{0};
     std::atomic<std::uint64_t> requests_rejected{0};
+    std::atomic<std::uint64_t> tls_handshake_failures{0};
+    std::atomic<std::uint64_t> handshake_timeouts{0};
 };
 
 /// The state shared by a server's loops, connections and shutdown().

@@ -25,6 +25,7 @@ enum class errc {
     write_timeout,               ///< the client did not read the response in time
     unsupported_listener,        ///< not a listening TCP (IPv4, IPv6) or unix stream socket
     not_started,                 ///< the server has no listener or was not started
+    handshake_timeout,           ///< a TLS client did not finish its handshake in time
 };
 
 /// The error category of `errc` (name "baton.http").

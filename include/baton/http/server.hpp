@@ -6,6 +6,7 @@
 #include <baton/http/error.hpp>
 #include <baton/http/handler.hpp>
 #include <baton/http/options.hpp>
+#include <baton/http/tls.hpp>
 
 #include <boost/system/error_code.hpp>
 
@@ -27,6 +28,8 @@ struct server_stats {
     std::uint64_t connections_force_closed = 0;    ///< cut by close() after shutdown began
     std::uint64_t connections_rejected = 0;        ///< refused with 503 at max_connections
     std::uint64_t requests_rejected = 0;           ///< bad input answered 4xx/5xx and closed
+    std::uint64_t tls_handshake_failures = 0;      ///< TLS handshakes that failed (not timed out)
+    std::uint64_t handshake_timeouts = 0;          ///< TLS handshakes cut at handshake_timeout
     std::size_t open_connections = 0;
 };
 
@@ -64,16 +67,27 @@ public:
     /// ditto, without exceptions.
     void add_listener(int fd, boost::system::error_code& ec) noexcept;
 
+    /** ditto, serving HTTPS on it (tls.hpp): the certificate, key and ticket keys are read
+        now. TLS is set per listener so that one server can serve both HTTP and HTTPS.
+        @throws std::runtime_error (a file, the key) or boost::system::system_error */
+    void add_listener(int fd, const tls_config& tls);
+
     /** Bind and listen on `host` (a numeric IPv4/IPv6 address) and `port` (0: the kernel
         picks one; see local_ports()), through baton::listener::bind_address (an IPv6
         socket is IPV6_V6ONLY). Before start().
         @throws boost::system::system_error */
     void listen(std::string_view host, std::uint16_t port);
 
+    /// ditto, serving HTTPS (add_listener(fd, tls)).
+    void listen(std::string_view host, std::uint16_t port, const tls_config& tls);
+
     /** Serve the sockets a starter handed down (SERVER_STARTER_PORT or systemd's LISTEN_FDS,
         through baton::listener), or bind `fallback` (`PORT`, `HOST:PORT`, `[V6]:PORT`) when
         run without one. Before start(). @throws std::system_error */
     void listen_or_inherit(std::string_view fallback);
+
+    /// ditto, serving HTTPS on every one of them (add_listener(fd, tls)).
+    void listen_or_inherit(std::string_view fallback, const tls_config& tls);
 
     /// The local ports of the listeners, in the order they were added (0 for unix sockets).
     std::vector<std::uint16_t> local_ports() const;

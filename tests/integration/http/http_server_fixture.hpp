@@ -71,14 +71,19 @@ struct fixture {
     std::optional<baton::http::server> server;
     std::uint16_t port = 0;
 
-    explicit fixture(baton::http::options o = defaults())
+    /// `tls`: serve HTTPS with it instead (tls_test.cpp).
+    explicit fixture(baton::http::options o = defaults(),
+                     const baton::http::tls_config* tls = nullptr)
         : opts(std::move(o))
     {
         server.emplace(opts,
                        [this](const request& req, response_writer& w) -> asio::awaitable<void> {
                            return handle(req, w);
                        });
-        server->listen("127.0.0.1", 0);
+        if (tls != nullptr)
+            server->listen("127.0.0.1", 0, *tls);
+        else
+            server->listen("127.0.0.1", 0);
         port = server->local_ports().at(0);
         server->on_shutdown([this] { has_shutdown_begun = true; });
         server->start();
