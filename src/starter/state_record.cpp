@@ -220,9 +220,26 @@ private:
 
     bool on_status_file() { return need(1) && text(1, s_.status_file.emplace()); }
 
+    bool on_exe() { return need(1) && text(1, s_.exe); }
+
+    bool on_upgrades()
+    {
+        return need(2) && number(1, s_.upgrades_done) && number(2, s_.upgrades_failed);
+    }
+
+    bool on_started_at()
+    {
+        return need(1) && number<std::int64_t>(1, s_.started_at.emplace(), 0, max_time_ns);
+    }
+
+    bool on_image()
+    {
+        return need(1) && item(images_, "images") && text(1, s_.images.emplace_back());
+    }
+
     bool header(std::string_view line);
 
-    static constexpr std::array<std::pair<std::string_view, handler>, 22> handlers{{
+    static constexpr std::array<std::pair<std::string_view, handler>, 26> handlers{{
         {"writer", &reader::on_writer},
         {"argv", &reader::on_argv},
         {"env", &reader::on_env},
@@ -245,6 +262,10 @@ private:
         {"health", &reader::on_health},
         {"log", &reader::on_log},
         {"status-file", &reader::on_status_file},
+        {"exe", &reader::on_exe},
+        {"upgrades", &reader::on_upgrades},
+        {"started-at", &reader::on_started_at},
+        {"image", &reader::on_image},
     }};
 
     upgrade_state& s_;
@@ -254,6 +275,7 @@ private:
     std::size_t env_ = 0;
     std::size_t workers_ = 0;
     std::size_t listeners_ = 0;
+    std::size_t images_ = 0;
     std::set<pid_t> pids_;
     std::set<int> fds_;
 };

@@ -25,8 +25,8 @@ inline constexpr std::string_view end_line = "end";
 /// computed from a recorded time cannot overflow.
 inline constexpr std::int64_t max_time_ns = std::int64_t{1} << 62;
 
-inline constexpr std::array<std::string_view, 4> phase_names{"restarting", "running",
-                                                             "stopping", "stopped"};
+inline constexpr std::array<std::string_view, 4> phase_names{"restarting", "running", "stopping",
+                                                             "stopped"};
 inline constexpr std::array<std::string_view, 3> kind_names{"initial", "respawn", "hup"};
 
 } // namespace baton::starter::record_format

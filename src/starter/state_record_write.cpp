@@ -56,7 +56,6 @@ void put(std::string& out, std::string_view key, std::initializer_list<std::stri
     out += '\n';
 }
 
-
 template <class Enum, std::size_t N>
 std::string name_of(Enum e, const std::array<std::string_view, N>& names)
 {
@@ -139,6 +138,13 @@ std::string write_record(const upgrade_state& s)
     put_fd(out, "log", s.log);
     if (s.status_file)
         put(out, "status-file", {escaped(*s.status_file)});
+    if (!s.exe.empty())
+        put(out, "exe", {escaped(s.exe)});
+    put(out, "upgrades", {std::to_string(s.upgrades_done), std::to_string(s.upgrades_failed)});
+    if (s.started_at)
+        put(out, "started-at", {std::to_string(*s.started_at)});
+    for (const auto& i : s.images)
+        put(out, "image", {escaped(i)});
     out += end_line;
     out += '\n';
     return out;
