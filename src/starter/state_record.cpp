@@ -237,9 +237,11 @@ private:
         return need(1) && item(images_, "images") && text(1, s_.images.emplace_back());
     }
 
+    bool on_upgrade_began() { return need(1) && time(1, s_.upgrade_began); }
+
     bool header(std::string_view line);
 
-    static constexpr std::array<std::pair<std::string_view, handler>, 26> handlers{{
+    static constexpr std::array<std::pair<std::string_view, handler>, 27> handlers{{
         {"writer", &reader::on_writer},
         {"argv", &reader::on_argv},
         {"env", &reader::on_env},
@@ -266,6 +268,7 @@ private:
         {"upgrades", &reader::on_upgrades},
         {"started-at", &reader::on_started_at},
         {"image", &reader::on_image},
+        {"upgrade-began", &reader::on_upgrade_began},
     }};
 
     upgrade_state& s_;

@@ -74,6 +74,7 @@ struct upgrade_state {
     unsigned long upgrades_failed = 0;      ///< aborted or rolled back
     std::optional<std::int64_t> started_at; ///< realtime ns when this start_server first ran
     std::vector<std::string> images;        ///< baton's version of each image run, oldest first
+    std::optional<clock::time_point> upgrade_began; ///< the USR2 that wrote this record
 };
 
 /// The record's text for `s` (always in `current_record_version`).

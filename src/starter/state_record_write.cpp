@@ -143,6 +143,8 @@ std::string write_record(const upgrade_state& s)
     put(out, "upgrades", {std::to_string(s.upgrades_done), std::to_string(s.upgrades_failed)});
     if (s.started_at)
         put(out, "started-at", {std::to_string(*s.started_at)});
+    if (s.upgrade_began)
+        put(out, "upgrade-began", {time_text(s.upgrade_began)});
     for (const auto& i : s.images)
         put(out, "image", {escaped(i)});
     out += end_line;

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+#include "upgrade.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+extern char** environ; // NOLINT(readability-redundant-declaration): POSIX declares it nowhere
+
+namespace baton::starter {
+
+namespace {
+
+std::string absolute_path(std::string_view argv0)
+{
+    if (argv0.find('/') == std::string_view::npos) { // found on PATH: the kernel knows where
+        char buf[PATH_MAX];
+        const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+        return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string(argv0);
+    }
+    if (argv0.front() == '/')
+        return std::string(argv0);
+    char cwd[PATH_MAX];
+    if (::getcwd(cwd, sizeof cwd) == nullptr)
+        return std::string(argv0);
+    return std::string(cwd) + "/" + std::string(argv0);
+}
+
+std::vector<char*> pointers(const std::vector<std::string>& strings)
+{
+    std::vector<char*> out;
+    out.reserve(strings.size() + 1);
+    for (const auto& s : strings)
+        out.push_back(const_cast<char*>(s.c_str())); // NOLINT: execve's historical signature
+    out.push_back(nullptr);
+    return out;
+}
+
+} // namespace
+
+std::string_view baton_version() noexcept
+{
+    return BATON_VERSION;
+}
+
+invocation current_invocation(int argc, char** argv)
+{
+    invocation inv;
+    for (int i = 0; i < argc; ++i)
+        inv.argv.emplace_back(argv[i]);
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e)
+        inv.env.emplace_back(*e);
+    // An upgraded image keeps the path its first image resolved (the record's argv[0] is
+    // the original), so every later upgrade executes the same file.
+    if (!inv.argv.empty())
+        inv.exe = absolute_path(inv.argv[0]);
+    return inv;
+}
+
+int take_state_fd(invocation& inv, std::string& error)
+{
+    if (inv.argv.size() < 2 || !inv.argv[1].starts_with(state_fd_option))
+        return -1;
+    const std::string_view n = std::string_view(inv.argv[1]).substr(state_fd_option.size());
+    int fd = -1;
+    const auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), fd);
+    inv.argv.erase(inv.argv.begin() + 1);
+    if (ec != std::errc{} || ptr != n.data() + n.size() || fd < 0) {
+        error = "start_server: bad " + std::string(state_fd_option) + std::string(n);
+        return -2;
+    }
+    return fd;
+}
+
+std::optional<std::string> read_state(int fd, std::size_t limit, std::string& error)
+{
+    std::string out;
+    char buf[65536];
+    for (off_t at = 0;;) {
+        const ssize_t n = ::pread(fd, buf, sizeof buf, at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            error = std::string("cannot read the upgrade record: ") + std::strerror(errno);
+            return std::nullopt;
+        }
+        if (n == 0)
+            return out;
+        out.append(buf, static_cast<std::size_t>(n));
+        at += n;
+        if (out.size() > limit) {
+            error = "the upgrade record is longer than " + std::to_string(limit) + " bytes";
+            return std::nullopt;
+        }
+    }
+}
+
+detail::unique_fd state_memfd(std::string_view text, std::string& error)
+{
+    detail::unique_fd fd(::memfd_create("baton-upgrade-state", MFD_CLOEXEC));
+    std::size_t done = 0;
+    while (fd && done < text.size()) {
+        const ssize_t n = ::write(fd.get(), text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += static_cast<std::size_t>(n);
+    }
+    if (!fd || done != text.size()) {
+        error = std::string("cannot write the upgrade record: ") + std::strerror(errno);
+        fd.reset();
+    }
+    return fd;
+}
+
+bool set_cloexec(int fd, bool on) noexcept
+{
+    const int flags = ::fcntl(fd, F_GETFD);
+    return flags >= 0 &&
+           ::fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC)) == 0;
+}
+
+std::string exec_upgraded(const invocation& inv, int state_fd)
+{
+    std::vector<std::string> args = inv.argv;
+    args.insert(args.begin() + (args.empty() ? 0 : 1),
+                std::string(state_fd_option) + std::to_string(state_fd));
+    const auto argv = pointers(args);
+    const auto envp = pointers(inv.env);
+    ::execve(inv.exe.c_str(), argv.data(), envp.data());
+    return std::strerror(errno);
+}
+
+} // namespace baton::starter
