@@ -385,8 +385,9 @@ TEST_F(StarterSetup, QuitUsr1AndUsr2NeverOrphanWorkers)
     child_process s(cmd({}));
     ASSERT_FALSE(dump(1).empty());
     s.signal(SIGUSR1);
-    s.signal(SIGUSR2);
-    ASSERT_TRUE(s.wait_for_output("received USR2, ignored")) << s.output();
+    ASSERT_TRUE(s.wait_for_output("received USR1, ignored")) << s.output();
+    s.signal(SIGUSR2); // an upgrade in place: the same process, still running
+    ASSERT_TRUE(s.wait_for_output("start_server upgraded in ")) << s.output();
     EXPECT_TRUE(s.is_running());
     s.signal(SIGQUIT);
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
