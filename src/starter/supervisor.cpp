@@ -185,6 +185,7 @@ struct supervisor_setup {
     notify_socket notifier;
     std::optional<health_endpoint> health; ///< `--health`
     invocation self;                       ///< what an upgrade executes again
+    detail::unique_fd running_image;       ///< what a failed upgrade rolls back to
     upgrade_state carried;                 ///< the upgrade counters, start time and images
     bool is_upgrade_asked = false;         ///< SIGUSR2 read, not acted on yet
 
@@ -400,9 +401,12 @@ void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, cons
         for (const int fd : fds)
             set_cloexec(fd, false);
         set_cloexec(state_fd.get(), false);
-        error = "exec: " + s.self.exe + ": " + exec_upgraded(s.self, state_fd.get());
+        set_cloexec(s.running_image.get(), false);
+        error = "exec: " + s.self.exe + ": " +
+                exec_upgraded(s.self, state_fd.get(), s.running_image.get());
         for (const int fd : fds)
             set_cloexec(fd, true);
+        set_cloexec(s.running_image.get(), true);
     } else {
         error = "state: " + error;
     }
@@ -415,7 +419,7 @@ void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, cons
 
 // An upgraded image's first acts: workers that exited in the window are reaped (their
 // SIGCHLD may have come before the signalfd), and systemd hears the reload ended.
-void finish_upgrade(const upgrade_state& r, process_effects& fx, machine& m)
+void finish_upgrade(const upgrade_state& r, const invocation& self, process_effects& fx, machine& m)
 {
     int status = 0;
     pid_t pid = 0;
@@ -427,10 +431,18 @@ void finish_upgrade(const upgrade_state& r, process_effects& fx, machine& m)
     const auto took =
         r.upgrade_began ? std::chrono::duration_cast<milliseconds>(clock::now() - *r.upgrade_began)
                         : milliseconds(0);
-    log_line::write("start_server upgraded in " + std::to_string(took.count()) + " ms, " +
-                    std::to_string(kept) + " workers kept (" + log_line::printable(r.writer) +
-                    " -> " + std::string(baton_version()) + ")");
     std::string status_line = "READY=1\nSTATUS=start_server upgraded";
+    if (const auto& why = self.failed_upgrade) {
+        log_line::write("upgrade failed: " + log_line::printable(*why) + "; start_server (" +
+                        std::string(baton_version()) + ") rolled back in " +
+                        std::to_string(took.count()) + " ms, " + std::to_string(kept) +
+                        " workers kept");
+        status_line = "READY=1\nSTATUS=upgrade failed (" + *why + ")";
+    } else {
+        log_line::write("start_server upgraded in " + std::to_string(took.count()) + " ms, " +
+                        std::to_string(kept) + " workers kept (" + log_line::printable(r.writer) +
+                        " -> " + std::string(baton_version()) + ")");
+    }
     if (ms.current)
         status_line += "; generation " + std::to_string(ms.current->generation) + " ready (pid " +
                        std::to_string(ms.current->pid) + ")";
@@ -527,9 +539,11 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
 {
     supervisor_setup s;
     s.self = self;
+    s.running_image = open_running_executable();
     if (resumed) {
-        s.carried.upgrades_done = resumed->upgrades_done + 1;
-        s.carried.upgrades_failed = resumed->upgrades_failed;
+        const bool is_rollback = self.failed_upgrade.has_value();
+        s.carried.upgrades_done = resumed->upgrades_done + (is_rollback ? 0 : 1);
+        s.carried.upgrades_failed = resumed->upgrades_failed + (is_rollback ? 1 : 0);
         s.carried.started_at = resumed->started_at;
         s.carried.images = resumed->images;
     } else {
@@ -558,7 +572,7 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
         watches.push_back({s.notifier.fd(), [&] { on_ready_messages(s.notifier, m); }});
     if (resumed) {
         fx.adopt_files();
-        finish_upgrade(*resumed, fx, m);
+        finish_upgrade(*resumed, s.self, fx, m);
     } else {
         m.start(clock::now());
     }

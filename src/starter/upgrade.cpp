@@ -63,19 +63,33 @@ invocation current_invocation(int argc, char** argv)
     return inv;
 }
 
-int take_state_fd(invocation& inv, std::string& error)
+int take_fd_option(invocation& inv, std::string_view option, std::string& error)
 {
-    if (inv.argv.size() < 2 || !inv.argv[1].starts_with(state_fd_option))
+    if (inv.argv.size() < 2 || !inv.argv[1].starts_with(option))
         return -1;
-    const std::string_view n = std::string_view(inv.argv[1]).substr(state_fd_option.size());
+    const std::string n = inv.argv[1].substr(option.size());
     int fd = -1;
     const auto [ptr, ec] = std::from_chars(n.data(), n.data() + n.size(), fd);
     inv.argv.erase(inv.argv.begin() + 1);
     if (ec != std::errc{} || ptr != n.data() + n.size() || fd < 0) {
-        error = "start_server: bad " + std::string(state_fd_option) + std::string(n);
+        error = "start_server: bad " + std::string(option) + n;
         return -2;
     }
     return fd;
+}
+
+std::optional<std::string> take_failed_option(invocation& inv)
+{
+    if (inv.argv.size() < 2 || !inv.argv[1].starts_with(failed_option))
+        return std::nullopt;
+    std::string why = inv.argv[1].substr(failed_option.size());
+    inv.argv.erase(inv.argv.begin() + 1);
+    return why;
+}
+
+detail::unique_fd open_running_executable() noexcept
+{
+    return detail::unique_fd(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
 }
 
 std::optional<std::string> read_state(int fd, std::size_t limit, std::string& error)
@@ -127,14 +141,36 @@ bool set_cloexec(int fd, bool on) noexcept
            ::fcntl(fd, F_SETFD, on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC)) == 0;
 }
 
-std::string exec_upgraded(const invocation& inv, int state_fd)
+namespace {
+
+// `inv.argv` with the two hidden options first (after argv[0]).
+std::vector<std::string> hidden_first(const invocation& inv, std::string first, std::string second)
 {
     std::vector<std::string> args = inv.argv;
-    args.insert(args.begin() + (args.empty() ? 0 : 1),
-                std::string(state_fd_option) + std::to_string(state_fd));
+    args.insert(args.begin() + (args.empty() ? 0 : 1), {std::move(first), std::move(second)});
+    return args;
+}
+
+} // namespace
+
+std::string exec_upgraded(const invocation& inv, int state_fd, int rollback_fd)
+{
+    const auto args = hidden_first(inv, std::string(state_fd_option) + std::to_string(state_fd),
+                                   std::string(rollback_fd_option) + std::to_string(rollback_fd));
     const auto argv = pointers(args);
     const auto envp = pointers(inv.env);
     ::execve(inv.exe.c_str(), argv.data(), envp.data());
+    return std::strerror(errno);
+}
+
+std::string exec_rollback(const invocation& inv, int rollback_fd, int state_fd,
+                          std::string_view why)
+{
+    const auto args = hidden_first(inv, std::string(state_fd_option) + std::to_string(state_fd),
+                                   std::string(failed_option) + std::string(why));
+    const auto argv = pointers(args);
+    const auto envp = pointers(inv.env);
+    ::fexecve(rollback_fd, argv.data(), envp.data());
     return std::strerror(errno);
 }
 

@@ -24,19 +24,35 @@ struct invocation {
     std::string exe;               ///< absolute path of the executable, resolved at start-up
     std::vector<std::string> argv; ///< as given, argv[0] included, hidden options removed
     std::vector<std::string> env;  ///< environ at start-up, before start_server changed it
+    /// A rolled-back image: why the upgraded one could not take the state over.
+    std::optional<std::string> failed_upgrade;
 };
 
-/// The hidden option an upgraded image gets first in its arguments.
+/// The hidden options an upgraded image gets first in its arguments, in this order.
 inline constexpr std::string_view state_fd_option = "--baton-state-fd=";
+inline constexpr std::string_view rollback_fd_option = "--baton-rollback-fd=";
+inline constexpr std::string_view failed_option = "--baton-upgrade-failed=";
 
 /** `argv` and `environ` as this process got them, and its executable: `argv[0]` made
     absolute when it names a path, else /proc/self/exe's target (a PATH lookup's result).
     Resolved now because after a package upgrade the same path holds the new version. */
 invocation current_invocation(int argc, char** argv);
 
-/// When `inv.argv[1]` is `--baton-state-fd=N`: N, and the option removed. -1 when absent,
-/// -2 (with `error`) when N is not a descriptor number.
-int take_state_fd(invocation& inv, std::string& error);
+/// When `inv.argv[1]` is `OPTION=N` (`option` ends with `=`): N, and the option removed.
+/// -1 when absent, -2 (with `error`) when N is not a descriptor number.
+int take_fd_option(invocation& inv, std::string_view option, std::string& error);
+
+inline int take_state_fd(invocation& inv, std::string& error)
+{
+    return take_fd_option(inv, state_fd_option, error);
+}
+
+/// When `inv.argv[1]` is `--baton-upgrade-failed=REASON`: REASON, and the option removed.
+std::optional<std::string> take_failed_option(invocation& inv);
+
+/// The running executable, close-on-exec: what a rollback executes, even once the file on
+/// disk was replaced or removed.
+detail::unique_fd open_running_executable() noexcept;
 
 /// The whole content of `fd` from offset 0 (at most `limit` bytes); nullopt + `error`.
 std::optional<std::string> read_state(int fd, std::size_t limit, std::string& error);
@@ -47,8 +63,13 @@ detail::unique_fd state_memfd(std::string_view text, std::string& error);
 /// Set or clear FD_CLOEXEC on `fd`.
 bool set_cloexec(int fd, bool on) noexcept;
 
-/// execve(2) `inv.exe` with `--baton-state-fd=state_fd` before the original arguments.
-/// Returns only when the exec failed: the reason (strerror).
-std::string exec_upgraded(const invocation& inv, int state_fd);
+/// execve(2) `inv.exe` with `--baton-state-fd=state_fd --baton-rollback-fd=rollback_fd`
+/// before the original arguments. Returns only when the exec failed: the reason (strerror).
+std::string exec_upgraded(const invocation& inv, int state_fd, int rollback_fd);
+
+/// fexecve(2) `rollback_fd` (the image before) with the state and why it came back.
+/// Returns only when the exec failed: the reason.
+std::string exec_rollback(const invocation& inv, int rollback_fd, int state_fd,
+                          std::string_view why);
 
 } // namespace baton::starter

@@ -23,8 +23,13 @@ struct StarterUpgrade : ::testing::Test {
 
     std::vector<std::string> argv() const
     {
-        return {program("start_server"), "--port=127.0.0.1:0", "--interval=0",
-                "--status-file=" + status, "--pid-file=" + pid_file, "--", worker()};
+        return {program("start_server"),
+                "--port=127.0.0.1:0",
+                "--interval=0",
+                "--status-file=" + status,
+                "--pid-file=" + pid_file,
+                "--",
+                worker()};
     }
 
     bool serves_generation(long gen)
@@ -61,7 +66,7 @@ TEST_F(StarterUpgrade, UsrTwoKeepsPidSocketsPidFileAndWorkers)
         s.signal(SIGUSR2);
         ASSERT_TRUE(upgraded(s, i)) << s.output();
         EXPECT_EQ(pid_of(ask(port)), worker_pid) << s.output(); // the same worker serves
-        EXPECT_EQ(socket_link(s.pid(), sockets[0].fd), link);    // the same socket, not re-bound
+        EXPECT_EQ(socket_link(s.pid(), sockets[0].fd), link);   // the same socket, not re-bound
         EXPECT_EQ(read_file(status), status_before);
         EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
     }
@@ -69,8 +74,8 @@ TEST_F(StarterUpgrade, UsrTwoKeepsPidSocketsPidFileAndWorkers)
     EXPECT_TRUE(s.has_output(" ms, 1 workers kept ("));
     EXPECT_EQ(count_of(s.output(), "starting now"), 1u); // resumed, never set up again
     // The lock came across with the descriptor: a second instance is still refused.
-    child_process second({program("start_server"), "--port=127.0.0.1:0",
-                          "--pid-file=" + pid_file, "--", worker()});
+    child_process second(
+        {program("start_server"), "--port=127.0.0.1:0", "--pid-file=" + pid_file, "--", worker()});
     EXPECT_EQ(second.wait_for_exit_code(), 2) << second.output();
     EXPECT_TRUE(second.has_output("is locked by another start_server")) << second.output();
     s.signal(SIGTERM);
@@ -131,6 +136,68 @@ TEST_F(StarterUpgrade, UsrTwoWhileStoppingIsIgnored)
     s.signal(SIGTERM); // the second stop ends the drain delay
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
     EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+}
+
+// A copy of start_server in the test's directory, so the test can replace or remove it.
+std::string copy_of_start_server(const temp_dir& dir)
+{
+    const auto to = dir / "start_server";
+    std::filesystem::copy_file(program("start_server"), to);
+    return to.string();
+}
+
+TEST_F(StarterUpgrade, MissingOrNonExecutableFileLeavesTheOldImageServing)
+{
+    auto args = argv();
+    const std::string exe = copy_of_start_server(dir);
+    args[0] = exe;
+    child_process s(args);
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    std::filesystem::permissions(exe, std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::group_read);
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: exec: " + exe + ": Permission denied"))
+        << s.output();
+    std::filesystem::remove(exe);
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: exec: " + exe + ": No such file or directory"))
+        << s.output();
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
+    EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterUpgrade, NewImageRefusingTheStateRollsBackToTheRunningOne)
+{
+    auto args = argv();
+    const std::string exe = copy_of_start_server(dir);
+    args[0] = exe;
+    child_options o;
+    o.argv = args;
+    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "1";
+    child_process s(std::move(o));
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    std::filesystem::remove(exe); // the rollback runs the image, not the file
+    std::filesystem::copy_file(program("start_server"), exe);
+    for (std::size_t i = 1; i <= 3; ++i) {
+        s.signal(SIGUSR2);
+        ASSERT_TRUE(wait_until([&] { return count_of(s.output(), "rolled back in") >= i; }))
+            << s.output();
+    }
+    EXPECT_TRUE(s.has_output(
+        "upgrade failed: state: refused (BATON_TEST_REFUSE_UPGRADE_STATE); rolling back"));
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    EXPECT_EQ(count_of(s.output(), "starting now"), 1u);
+    s.signal(SIGHUP); // still supervising
+    ASSERT_TRUE(serves_generation(2)) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
 } // namespace

@@ -12,16 +12,32 @@ using namespace baton::starter;
 TEST(UpgradeArgs, StateFdOptionIsTakenOnlyFirstAndRemoved)
 {
     std::string error;
-    invocation inv{"/usr/bin/start_server", {"start_server", "--baton-state-fd=7", "--port=1"}, {}};
+    invocation inv{
+        "/usr/bin/start_server", {"start_server", "--baton-state-fd=7", "--port=1"}, {}, {}};
     EXPECT_EQ(take_state_fd(inv, error), 7);
     EXPECT_EQ(inv.argv, (std::vector<std::string>{"start_server", "--port=1"}));
     // Anywhere else it is the program's argument, not start_server's.
-    invocation later{"/x", {"start_server", "--", "app", "--baton-state-fd=7"}, {}};
+    invocation later{"/x", {"start_server", "--", "app", "--baton-state-fd=7"}, {}, {}};
     EXPECT_EQ(take_state_fd(later, error), -1);
     EXPECT_EQ(later.argv.size(), 4u);
-    invocation bad{"/x", {"start_server", "--baton-state-fd=seven"}, {}};
+    invocation bad{"/x", {"start_server", "--baton-state-fd=seven"}, {}, {}};
     EXPECT_EQ(take_state_fd(bad, error), -2);
     EXPECT_NE(error.find("--baton-state-fd=seven"), std::string::npos) << error;
+}
+
+TEST(UpgradeArgs, RollbackOptionsFollowTheStateFd)
+{
+    std::string error;
+    invocation inv{
+        "/x",
+        {"start_server", "--baton-rollback-fd=9", "--baton-upgrade-failed=state: x y", "--port=1"},
+        {},
+        {}};
+    EXPECT_EQ(take_fd_option(inv, rollback_fd_option, error), 9);
+    EXPECT_EQ(take_failed_option(inv), "state: x y");
+    EXPECT_EQ(inv.argv, (std::vector<std::string>{"start_server", "--port=1"}));
+    EXPECT_FALSE(take_failed_option(inv));
+    EXPECT_TRUE(open_running_executable());
 }
 
 TEST(UpgradeArgs, ExecutableIsResolvedToAnAbsolutePath)
