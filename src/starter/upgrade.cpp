@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "upgrade.hpp"
 
+#include "log.hpp"
+#include "state_record.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -172,6 +176,39 @@ std::string exec_rollback(const invocation& inv, int rollback_fd, int state_fd,
     const auto envp = pointers(inv.env);
     ::fexecve(rollback_fd, argv.data(), envp.data());
     return std::strerror(errno);
+}
+
+void finish_upgrade(const upgrade_state& r, const invocation& self, effects& fx, machine& m)
+{
+    int status = 0;
+    pid_t pid = 0;
+    for (int i = 0; i < 65536 && (pid = ::waitpid(-1, &status, WNOHANG)) > 0; ++i)
+        m.on_child_exit(pid, status, clock::now());
+    const auto& ms = m.snapshot();
+    const std::size_t kept =
+        std::size_t{ms.current ? 1U : 0U} + std::size_t{ms.candidate ? 1U : 0U} + ms.old.size();
+    const auto took =
+        r.upgrade_began
+            ? std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - *r.upgrade_began)
+            : std::chrono::milliseconds(0);
+    std::string status_line = "READY=1\nSTATUS=start_server upgraded";
+    if (const auto& why = self.failed_upgrade) {
+        log_line::write("upgrade failed: " + log_line::printable(*why) + "; start_server (" +
+                        std::string(baton_version()) + ") rolled back in " +
+                        std::to_string(took.count()) + " ms, " + std::to_string(kept) +
+                        " workers kept");
+        status_line = "READY=1\nSTATUS=upgrade failed (" + *why + ")";
+    } else {
+        log_line::write("start_server upgraded in " + std::to_string(took.count()) + " ms, " +
+                        std::to_string(kept) + " workers kept (" + log_line::printable(r.writer) +
+                        " -> " + std::string(baton_version()) + ")");
+    }
+    if (ms.current)
+        status_line += "; generation " + std::to_string(ms.current->generation) + " ready (pid " +
+                       std::to_string(ms.current->pid) + ")";
+    if (!ms.old.empty())
+        status_line += "; " + std::to_string(ms.old.size()) + " retiring";
+    fx.tell_systemd(status_line);
 }
 
 } // namespace baton::starter

@@ -8,6 +8,7 @@
 // setting up. These are the process-level pieces; supervisor.cpp decides when.
 
 #include "common/unique_fd.hpp"
+#include "machine.hpp"
 
 #include <optional>
 #include <string>
@@ -71,5 +72,12 @@ std::string exec_upgraded(const invocation& inv, int state_fd, int rollback_fd);
 /// Returns only when the exec failed: the reason.
 std::string exec_rollback(const invocation& inv, int rollback_fd, int state_fd,
                           std::string_view why);
+
+struct upgrade_state;
+
+/// An upgraded (or rolled-back) image's first acts, once its machine resumed from `r`:
+/// workers that exited in the window are reaped (their SIGCHLD may have come before the
+/// signalfd), the result is logged, and systemd hears the reload ended.
+void finish_upgrade(const upgrade_state& r, const invocation& self, effects& fx, machine& m);
 
 } // namespace baton::starter
