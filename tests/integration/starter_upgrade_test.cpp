@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -136,6 +138,44 @@ TEST_F(StarterUpgrade, UsrTwoWhileStoppingIsIgnored)
     s.signal(SIGTERM); // the second stop ends the drain delay
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
     EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+}
+
+std::size_t descriptors_of(pid_t pid)
+{
+    std::error_code ec;
+    const std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+    return ec ? 0 : static_cast<std::size_t>(std::distance(it, {}));
+}
+
+long resident_kb(pid_t pid)
+{
+    const std::string text = read_file("/proc/" + std::to_string(pid) + "/status");
+    const auto at = text.find("VmRSS:");
+    return at == std::string::npos ? -1 : std::atol(text.c_str() + at + 6);
+}
+
+TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
+{
+    child_process s(argv());
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    s.signal(SIGUSR2); // the first image's start-up allocations are not a leak
+    ASSERT_TRUE(upgraded(s, 1)) << s.output();
+    const std::size_t fds = descriptors_of(s.pid());
+    const long rss = resident_kb(s.pid());
+    ASSERT_GT(fds, 0u);
+    ASSERT_GT(rss, 0);
+    for (std::size_t i = 2; i <= 200; ++i) {
+        s.signal(SIGUSR2);
+        ASSERT_TRUE(upgraded(s, i)) << s.output();
+    }
+    EXPECT_EQ(descriptors_of(s.pid()), fds);
+    // Each image starts with a fresh address space, so only what the record carries could
+    // grow; the slack is the sanitizers' shadow memory, which varies between images.
+    EXPECT_LT(resident_kb(s.pid()), rss + rss / 4 + 1024) << rss;
+    EXPECT_EQ(generation_of(ask(port)), 1);
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
 // A copy of start_server in the test's directory, so the test can replace or remove it.
