@@ -178,6 +178,27 @@ TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
+TEST_F(StarterUpgrade, DaemonWithALogFileUpgradesUnderTheSamePid)
+{
+    const std::string log = (dir / "daemon.log").string();
+    child_process s({program("start_server"), "--daemonize", "--log-file=" + log,
+                     "--pid-file=" + pid_file, "--port=127.0.0.1:0", "--", worker()});
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    const daemon_guard daemon{daemon_pid(pid_file, log)};
+    ASSERT_GT(daemon.pid, 1) << read_file(log);
+    port = listening_port(daemon.pid);
+    ASSERT_TRUE(serves_generation(1)) << read_file(log);
+    const pid_t worker_pid = pid_of(ask(port));
+    ::kill(daemon.pid, SIGUSR2);
+    ASSERT_TRUE(wait_until([&] { return count_of(read_file(log), "upgraded in") == 1; }))
+        << read_file(log);
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    EXPECT_EQ(read_file(pid_file), std::to_string(daemon.pid) + "\n");
+    ::kill(daemon.pid, SIGTERM);
+    EXPECT_TRUE(wait_until([&] { return !exists(pid_file); })) << read_file(log);
+    EXPECT_TRUE(wait_until([&] { return last_line(read_file(log)) == "exiting"; }));
+}
+
 // A copy of start_server in the test's directory, so the test can replace or remove it.
 std::string copy_of_start_server(const temp_dir& dir)
 {
