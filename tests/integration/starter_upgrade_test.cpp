@@ -199,6 +199,24 @@ TEST_F(StarterUpgrade, DaemonWithALogFileUpgradesUnderTheSamePid)
     EXPECT_TRUE(wait_until([&] { return last_line(read_file(log)) == "exiting"; }));
 }
 
+TEST_F(StarterUpgrade, NotifySocketComesAcrossAndTheNextGenerationReportsReadyOnIt)
+{
+    auto args = argv();
+    args.insert(args.begin() + 1, {"--readiness=notify", "--ready-timeout=20"});
+    args.emplace_back("--notify-ready");
+    child_process s(args);
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(upgraded(s, 1)) << s.output();
+    s.signal(SIGHUP); // generation 2's READY=1 reaches the socket the first image bound
+    ASSERT_TRUE(serves_generation(2)) << s.output();
+    ASSERT_TRUE(s.wait_for_output("new worker is now running")) << s.output();
+    EXPECT_FALSE(s.has_output("not ready after")) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
 // A copy of start_server in the test's directory, so the test can replace or remove it.
 std::string copy_of_start_server(const temp_dir& dir)
 {
