@@ -213,13 +213,23 @@ std::optional<health_endpoint> health_endpoint::open(const health_spec& spec, st
         error = "failed to listen on health address " + where + ":" + std::strerror(errno);
         return std::nullopt;
     }
+    return adopt(std::move(fd), lim);
+}
+
+health_endpoint health_endpoint::adopt(detail::unique_fd listen)
+{
+    return adopt(std::move(listen), limits{});
+}
+
+health_endpoint health_endpoint::adopt(detail::unique_fd listen, limits lim)
+{
     sockaddr_storage bound{};
     socklen_t len = sizeof bound;
-    ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &len);
+    ::getsockname(listen.get(), reinterpret_cast<sockaddr*>(&bound), &len);
     const auto port = bound.ss_family == AF_INET6
                           ? reinterpret_cast<const sockaddr_in6&>(bound).sin6_port
                           : reinterpret_cast<const sockaddr_in&>(bound).sin_port;
-    return health_endpoint(std::move(fd), ntohs(port), lim);
+    return health_endpoint(std::move(listen), ntohs(port), lim);
 }
 
 health_endpoint::health_endpoint(detail::unique_fd listen, std::uint16_t port, limits lim)

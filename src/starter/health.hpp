@@ -93,6 +93,9 @@ public:
         return open(spec, error, limits{});
     }
 
+    /// Take over a listening socket the image this one replaced opened (an in-place upgrade).
+    static health_endpoint adopt(detail::unique_fd listen);
+
     health_endpoint(health_endpoint&&) noexcept;
     health_endpoint& operator=(health_endpoint&&) noexcept;
     ~health_endpoint();
@@ -127,6 +130,7 @@ private:
     struct connection;
 
     health_endpoint(detail::unique_fd listen, std::uint16_t port, limits lim);
+    static health_endpoint adopt(detail::unique_fd listen, limits lim);
     void accept_ready(clock::time_point now);
     void step(connection& c);
 

@@ -48,7 +48,8 @@ Options (Getopt::Long rules: --opt=v or --opt v, one dash is enough, unique pref
   --version                   print the version
 
 Signals: HUP restarts; TERM stops (workers get --signal-on-term); INT and QUIT stop
-(workers get TERM); a second stop signal ends a --drain-delay; USR1 and USR2 are ignored.
+(workers get TERM); a second stop signal ends a --drain-delay; USR2 upgrades start_server
+in place (same pid, workers kept); USR1 is ignored.
 )";
 }
 

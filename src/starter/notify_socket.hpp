@@ -13,6 +13,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace baton::starter {
@@ -31,6 +32,13 @@ public:
 
     /// Bind an abstract-namespace socket (nothing to clean up on disk). False + `err` on failure.
     bool open(setup_error& err);
+
+    /// Take over a socket bound by the image this one replaced (an in-place upgrade).
+    void adopt(baton::detail::unique_fd fd, std::string address) noexcept
+    {
+        fd_ = std::move(fd);
+        address_ = std::move(address);
+    }
 
     int fd() const noexcept { return fd_.get(); }
 

@@ -9,6 +9,7 @@
 #include "error.hpp"
 
 #include <string>
+#include <utility>
 
 namespace baton::starter {
 
@@ -25,6 +26,18 @@ public:
         On failure returns false with `err` naming the file and the reason; a file this call
         created is removed again. */
     bool acquire(const std::string& path, setup_error& err);
+
+    /// Take over `fd`, already locked, for `path` (an upgraded image: the lock is the open
+    /// file description's, so it survived the execve).
+    void adopt(std::string path, detail::unique_fd fd) noexcept
+    {
+        path_ = std::move(path);
+        fd_ = std::move(fd);
+    }
+
+    int fd() const noexcept { return fd_.get(); }
+
+    const std::string& path() const noexcept { return path_; }
 
     /// Rewrite the pid (after --daemonize forked).
     bool rewrite(setup_error& err);

@@ -2,22 +2,84 @@
 #include "start_server.hpp"
 
 #include "clients.hpp"
+#include "common/unique_fd.hpp"
 #include "log.hpp"
 #include "options.hpp"
 #include "show_status.hpp"
 #include "supervisor.hpp"
+#include "upgrade.hpp"
+
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 namespace baton::starter {
 
+namespace {
+
+// An upgraded image: the record its predecessor left on `fd`. A test build's hook makes a
+// new image refuse it, as one that cannot read the state would (the rolled-back image,
+// started with --baton-upgrade-failed, reads it).
+std::optional<upgrade_state> take_record(int fd, const invocation& self, std::string& error)
+{
+    std::optional<upgrade_state> r;
+    if (const auto text = read_state(fd, max_record_bytes, error))
+        r = read_record(*text, error);
+    if (r && !self.failed_upgrade && std::getenv("BATON_TEST_REFUSE_UPGRADE_STATE") != nullptr) {
+        error = "refused (BATON_TEST_REFUSE_UPGRADE_STATE)";
+        r.reset();
+    }
+    return r;
+}
+
+// The record cannot be taken over: back to the image before, which resumes from it. Returns
+// only when that is impossible too.
+int roll_back(const invocation& self, int rollback_fd, int state_fd, const std::string& why)
+{
+    if (rollback_fd >= 0 && !self.failed_upgrade) {
+        log_line::write("upgrade failed: state: " + why + "; rolling back");
+        set_cloexec(rollback_fd, true); // the image it runs opens its own
+        const std::string reason = exec_rollback(self, rollback_fd, state_fd, "state: " + why);
+        log_line::write("upgrade failed: rollback: " + reason);
+    } else {
+        log_line::write("upgrade failed: state: " + why);
+    }
+    return exit_setup;
+}
+
+} // namespace
+
 int start_server_main(int argc, char** argv)
 {
-    std::vector<std::string> args;
-    for (int i = 1; i < argc; ++i)
-        args.emplace_back(argv[i]);
+    auto self = current_invocation(argc, argv);
+    std::string error;
+    const int state_fd = take_state_fd(self, error);
+    if (state_fd == -2) {
+        log_line::write(error);
+        return exit_usage;
+    }
+    const int rollback_fd = take_fd_option(self, rollback_fd_option, error);
+    self.failed_upgrade = take_failed_option(self);
+    if (rollback_fd == -2) {
+        log_line::write(error);
+        return exit_usage;
+    }
+    std::optional<upgrade_state> resumed;
+    if (state_fd >= 0) {
+        resumed = take_record(state_fd, self, error);
+        if (!resumed)
+            return roll_back(self, rollback_fd, state_fd, error);
+        ::close(state_fd);
+        if (rollback_fd >= 0)
+            ::close(rollback_fd); // this image keeps a descriptor of its own
+
+        if (!resumed->exe.empty())
+            self.exe = resumed->exe; // the first image's resolution, for every later upgrade
+    }
+    std::vector<std::string> args(self.argv.begin() + (self.argv.empty() ? 0 : 1), self.argv.end());
     options_error err;
     const auto opts = parse_options(args, err);
     if (!opts) {
@@ -42,7 +104,7 @@ int start_server_main(int argc, char** argv)
     case mode::run:
         break;
     }
-    return run_supervisor(*opts);
+    return run_supervisor(*opts, self, resumed ? &*resumed : nullptr);
 }
 
 } // namespace baton::starter

@@ -1,118 +1,23 @@
 // SPDX-License-Identifier: MIT
+// The upgrade record's reader (docs/design.md §2.4); the writer is state_record_write.cpp.
 #include "state_record.hpp"
 
 #include "record_token.hpp"
+#include "state_record_format.hpp"
 
 #include <array>
 #include <charconv>
 #include <climits>
 #include <csignal>
 #include <cstdint>
-#include <initializer_list>
 #include <limits>
 #include <set>
-#include <type_traits>
 
 namespace baton::starter {
 
 namespace {
 
-static_assert(std::is_same_v<clock, std::chrono::steady_clock>,
-              "the record's times are steady_clock's (CLOCK_MONOTONIC) nanoseconds");
-
-using nanos = std::chrono::nanoseconds;
-
-constexpr std::string_view header_key = "baton-upgrade";
-constexpr std::string_view end_line = "end";
-/// Later than any monotonic time a host reaches (146 years of uptime), so that a deadline
-/// computed from a recorded time cannot overflow.
-constexpr std::int64_t max_time_ns = std::int64_t{1} << 62;
-
-// ---- writing
-
-std::string time_text(clock::time_point t)
-{
-    return std::to_string(std::chrono::duration_cast<nanos>(t.time_since_epoch()).count());
-}
-
-std::string time_text(const std::optional<clock::time_point>& t)
-{
-    return t ? time_text(*t) : "-";
-}
-
-/// Appends `key f1 f2 ...\n`; the fields are already tokens.
-void put(std::string& out, std::string_view key, std::initializer_list<std::string> fields)
-{
-    out += key;
-    for (const auto& f : fields) {
-        out += ' ';
-        out += f;
-    }
-    out += '\n';
-}
-
-constexpr std::array<std::string_view, 4> phase_names{"restarting", "running", "stopping",
-                                                      "stopped"};
-constexpr std::array<std::string_view, 3> kind_names{"initial", "respawn", "hup"};
-
-template <class Enum, std::size_t N>
-std::string name_of(Enum e, const std::array<std::string_view, N>& names)
-{
-    return std::string(names.at(static_cast<std::size_t>(e)));
-}
-
-void put_worker(std::string& out, std::string_view what, const machine_state::worker& w)
-{
-    put(out, "worker",
-        {std::string(what), std::to_string(w.pid), std::to_string(w.generation),
-         time_text(w.spawned), std::to_string(w.hups)});
-}
-
-void put_attempt(std::string& out, std::string_view what, const std::optional<restart_attempt>& a)
-{
-    if (a)
-        put(out, "attempt",
-            {std::string(what), std::to_string(a->generation), std::to_string(a->hups),
-             std::to_string(a->pid), escaped(a->why)});
-}
-
-void put_machine(std::string& out, const machine_state& m)
-{
-    put(out, "phase", {name_of(m.phase, phase_names)});
-    put(out, "restart-kind", {name_of(m.kind, kind_names)});
-    put(out, "generation", {std::to_string(m.generation)});
-    put(out, "failures", {std::to_string(m.failures)});
-    put(out, "hup-pending", {m.is_hup_pending ? "1" : "0"});
-    put(out, "next-spawn-at", {time_text(m.next_spawn_at)});
-    put(out, "last-spawn-at", {time_text(m.last_spawn_at)});
-    put(out, "last-restart", {time_text(m.last_restart)});
-    if (m.candidate)
-        put_worker(out, "starting", *m.candidate);
-    if (m.current)
-        put_worker(out, "ready", *m.current);
-    for (const auto& [pid, r] : m.old)
-        put(out, "worker",
-            {"retiring", std::to_string(pid), std::to_string(r.generation), time_text(r.signal_at),
-             time_text(r.signalled_at), r.is_killed ? "1" : "0"});
-    for (const pid_t pid : m.doomed)
-        put(out, "worker", {"doomed", std::to_string(pid)});
-    put(out, "restart-hups", {std::to_string(m.record.hups)});
-    put_attempt(out, "started", m.record.started);
-    put_attempt(out, "ready", m.record.ready);
-    put_attempt(out, "failed", m.record.failed);
-    if (m.stop)
-        put(out, "stop",
-            {escaped(m.stop->received), std::to_string(m.stop->sent.number),
-             escaped(m.stop->sent.name), time_text(m.stop->until)});
-}
-
-void put_fd(std::string& out, std::string_view key, const std::optional<kept_fd>& k)
-{
-    if (k)
-        put(out, key, {std::to_string(k->fd), escaped(k->what)});
-}
-
-// ---- reading
+using namespace record_format;
 
 /// Reads one record into an upgrade_state, line by line; the first error stops it.
 class reader {
@@ -262,9 +167,28 @@ private:
 
     bool on_status_file() { return need(1) && text(1, s_.status_file.emplace()); }
 
+    bool on_exe() { return need(1) && text(1, s_.exe); }
+
+    bool on_upgrades()
+    {
+        return need(2) && number(1, s_.upgrades_done) && number(2, s_.upgrades_failed);
+    }
+
+    bool on_started_at()
+    {
+        return need(1) && number<std::int64_t>(1, s_.started_at.emplace(), 0, max_time_ns);
+    }
+
+    bool on_image()
+    {
+        return need(1) && item(images_, "images") && text(1, s_.images.emplace_back());
+    }
+
+    bool on_upgrade_began() { return need(1) && time(1, s_.upgrade_began); }
+
     bool header(std::string_view line);
 
-    static constexpr std::array<std::pair<std::string_view, handler>, 22> handlers{{
+    static constexpr std::array<std::pair<std::string_view, handler>, 27> handlers{{
         {"writer", &reader::on_writer},
         {"argv", &reader::on_argv},
         {"env", &reader::on_env},
@@ -287,6 +211,11 @@ private:
         {"health", &reader::on_health},
         {"log", &reader::on_log},
         {"status-file", &reader::on_status_file},
+        {"exe", &reader::on_exe},
+        {"upgrades", &reader::on_upgrades},
+        {"started-at", &reader::on_started_at},
+        {"image", &reader::on_image},
+        {"upgrade-began", &reader::on_upgrade_began},
     }};
 
     upgrade_state& s_;
@@ -296,6 +225,7 @@ private:
     std::size_t env_ = 0;
     std::size_t workers_ = 0;
     std::size_t listeners_ = 0;
+    std::size_t images_ = 0;
     std::set<pid_t> pids_;
     std::set<int> fds_;
 };
@@ -466,34 +396,6 @@ bool reader::on_kept(std::optional<kept_fd>& slot)
 }
 
 } // namespace
-
-std::string write_record(const upgrade_state& s)
-{
-    std::string out;
-    std::string version = std::to_string(current_record_version.major);
-    if (current_record_version.minor != 0)
-        version += "." + std::to_string(current_record_version.minor);
-    put(out, header_key, {version});
-    put(out, "writer", {escaped(s.writer)});
-    for (const auto& a : s.argv)
-        put(out, "argv", {escaped(a)});
-    for (const auto& e : s.env)
-        put(out, "env", {escaped(e)});
-    put_machine(out, s.machine);
-    for (const auto& l : s.listeners)
-        put(out, "listener",
-            {std::to_string(l.fd), escaped(l.key), l.socket_path ? escaped(*l.socket_path) : "-"});
-    put(out, "port-env", {escaped(s.port_env)});
-    put_fd(out, "notify-socket", s.notify_socket);
-    put_fd(out, "pid-file", s.pid_file);
-    put_fd(out, "health", s.health);
-    put_fd(out, "log", s.log);
-    if (s.status_file)
-        put(out, "status-file", {escaped(*s.status_file)});
-    out += end_line;
-    out += '\n';
-    return out;
-}
 
 std::optional<upgrade_state> read_record(std::string_view text, std::string& error)
 {

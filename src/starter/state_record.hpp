@@ -18,6 +18,7 @@
 #include "machine.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,7 +36,7 @@ struct record_version {
 };
 
 /// What this build writes.
-inline constexpr record_version current_record_version{1, 0};
+inline constexpr record_version current_record_version{1, 1};
 
 /// A record longer than this is refused before it is parsed.
 inline constexpr std::size_t max_record_bytes = std::size_t{16} << 20;
@@ -67,6 +68,13 @@ struct upgrade_state {
     std::optional<kept_fd> health;          ///< `--health`'s listening socket
     std::optional<kept_fd> log;             ///< `--log-file`'s file or pipe
     std::optional<std::string> status_file; ///< `--status-file`
+    // 1.1: what `--upgrade` and `--show-status` report.
+    std::string exe;                        ///< the executable an upgrade runs (absolute)
+    unsigned long upgrades_done = 0;        ///< in-place upgrades that took over
+    unsigned long upgrades_failed = 0;      ///< aborted or rolled back
+    std::optional<std::int64_t> started_at; ///< realtime ns when this start_server first ran
+    std::vector<std::string> images;        ///< baton's version of each image run, oldest first
+    std::optional<clock::time_point> upgrade_began; ///< the USR2 that wrote this record
 };
 
 /// The record's text for `s` (always in `current_record_version`).

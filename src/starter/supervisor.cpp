@@ -12,8 +12,10 @@
 #include "restart_record.hpp"
 #include "signal_name.hpp"
 #include "spawn.hpp"
+#include "state_record.hpp"
 #include "status_file.hpp"
 #include "status_publisher.hpp"
+#include "upgrade.hpp"
 #include "worker_env.hpp"
 
 #include <poll.h>
@@ -144,7 +146,20 @@ public:
     {
         if (systemd_address_.empty())
             return;
-        starter::tell_systemd(systemd_address_, state); // RELOADING=1 gets MONOTONIC_USEC
+        std::string text(state);
+        if (upgrades_done_ > 0 && text.find("STATUS=") != std::string::npos)
+            text += "; upgraded " + std::to_string(upgrades_done_) + " times";
+        starter::tell_systemd(systemd_address_, text); // RELOADING=1 gets MONOTONIC_USEC
+    }
+
+    /// For `STATUS=`: how many in-place upgrades this start_server has had.
+    void count_upgrades(unsigned long done) noexcept { upgrades_done_ = done; }
+
+    /// An upgraded image: the files the image before wrote are this one's to remove.
+    void adopt_files() noexcept
+    {
+        is_status_written_ = opts_.status_file.has_value();
+        is_record_written_ = is_status_written_;
     }
 
 private:
@@ -156,6 +171,7 @@ private:
     std::vector<listener_socket>* sockets_ = nullptr;
     bool is_status_written_ = false;
     bool is_record_written_ = false;
+    unsigned long upgrades_done_ = 0;
 };
 
 // What run_supervisor sets up once, released in reverse order whatever the exit path (the
@@ -170,6 +186,10 @@ struct supervisor_setup {
     detail::unique_fd signals;
     notify_socket notifier;
     std::optional<health_endpoint> health; ///< `--health`
+    invocation self;                       ///< what an upgrade executes again
+    detail::unique_fd running_image;       ///< what a failed upgrade rolls back to
+    upgrade_state carried;                 ///< the upgrade counters, start time and images
+    bool is_upgrade_asked = false;         ///< SIGUSR2 read, not acted on yet
 
     supervisor_setup() = default;
     supervisor_setup(const supervisor_setup&) = delete;
@@ -196,6 +216,16 @@ void take_environment(const options& opts, supervisor_setup& s)
                  std::to_string(opts.auto_restart_interval->count()).c_str(), 1);
 }
 
+// The variables workers get for the sockets (open_sockets, or carried by an upgrade).
+void export_sockets(supervisor_setup& s)
+{
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDNAMES");
+    ::setenv("SERVER_STARTER_PORT", s.port_env.c_str(), 1);
+    ::setenv("SERVER_STARTER_GENERATION", "0", 1);
+}
+
 // Step 3: the sockets, once for every generation.
 bool open_sockets(const options& opts, supervisor_setup& s, setup_error& err)
 {
@@ -209,14 +239,10 @@ bool open_sockets(const options& opts, supervisor_setup& s, setup_error& err)
                                       err)) {
         return false; // systemd's environment is broken, or a bind failed
     }
-    ::unsetenv("LISTEN_FDS");
-    ::unsetenv("LISTEN_PID");
-    ::unsetenv("LISTEN_FDNAMES");
     s.port_env = port_env_value(s.sockets, err);
     if (err)
         return false;
-    ::setenv("SERVER_STARTER_PORT", s.port_env.c_str(), 1);
-    ::setenv("SERVER_STARTER_GENERATION", "0", 1);
+    export_sockets(s);
     return true;
 }
 
@@ -265,20 +291,27 @@ bool take_files(const options& opts, supervisor_setup& s, setup_error& err)
     return opts.ready_mode != readiness::notify || s.notifier.open(err);
 }
 
-// Steps 1 to 5; exit_ok, or the exit code of the step that failed (its line written).
-int set_up(const options& opts, supervisor_setup& s)
+// Step 1: validate what Server::Starter only finds out at the first HUP.
+bool take_signal_names(const options& opts, supervisor_setup& s)
 {
-    // 1. validate what Server::Starter only finds out at the first HUP
     const auto on_hup = parse_signal(opts.signal_on_hup);
     const auto on_term = parse_signal(opts.signal_on_term);
     if (!on_hup || !on_term) {
         fatal("start_server: unknown signal name \"" +
               (on_hup ? opts.signal_on_term : opts.signal_on_hup) + "\" for --signal-on-" +
               (on_hup ? "term" : "hup"));
-        return exit_usage;
+        return false;
     }
     s.on_hup = *on_hup;
     s.on_term = *on_term;
+    return true;
+}
+
+// Steps 1 to 5; exit_ok, or the exit code of the step that failed (its line written).
+int set_up(const options& opts, supervisor_setup& s)
+{
+    if (!take_signal_names(opts, s))
+        return exit_usage;
     take_environment(opts, s);
     log_line::write(log_line::starting_now(::getpid()));
     setup_error err;
@@ -290,8 +323,104 @@ int set_up(const options& opts, supervisor_setup& s)
     return exit_ok;
 }
 
+// An upgraded image's steps 1 to 5: everything set up is taken from the record `r` (the
+// descriptors survived the execve); nothing is bound, opened or forked again.
+int resume(const options& opts, supervisor_setup& s, const upgrade_state& r)
+{
+    if (!take_signal_names(opts, s))
+        return exit_usage;
+    take_environment(opts, s); // the original environment again: the same variables result
+    s.sockets = r.listeners;
+    s.port_env = r.port_env;
+    export_sockets(s);
+    // Close-on-exec again: workers inherit the listeners only.
+    if (r.health && set_cloexec(r.health->fd, true))
+        s.health = health_endpoint::adopt(detail::unique_fd(r.health->fd));
+    if (r.pid_file && set_cloexec(r.pid_file->fd, true))
+        s.pid_lock.adopt(r.pid_file->what, detail::unique_fd(r.pid_file->fd));
+    if (r.notify_socket && set_cloexec(r.notify_socket->fd, true))
+        s.notifier.adopt(detail::unique_fd(r.notify_socket->fd), r.notify_socket->what);
+    setup_error err;
+    if (!take_signals(s, err)) {
+        fatal(err.message);
+        return exit_setup;
+    }
+    return exit_ok;
+}
+
+// What an upgrade carries: the machine, this process's set-up, its history.
+upgrade_state state_to_carry(const options& opts, const supervisor_setup& s, const machine& m)
+{
+    upgrade_state st = s.carried;
+    st.writer = std::string(baton_version());
+    st.argv = s.self.argv;
+    st.env = s.self.env;
+    st.exe = s.self.exe;
+    st.machine = m.snapshot();
+    st.listeners = s.sockets;
+    st.port_env = s.port_env;
+    if (s.notifier.fd() >= 0)
+        st.notify_socket = kept_fd{s.notifier.fd(), s.notifier.address()};
+    if (s.pid_lock.is_held())
+        st.pid_file = kept_fd{s.pid_lock.fd(), s.pid_lock.path()};
+    if (s.health)
+        st.health = kept_fd{s.health->listen_fd(), opts.health.value_or("")};
+    st.status_file = opts.status_file;
+    return st;
+}
+
+// The descriptors start_server keeps for itself (not the listeners: workers have them too).
+std::vector<int> own_fds(const supervisor_setup& s)
+{
+    std::vector<int> fds;
+    if (s.notifier.fd() >= 0)
+        fds.push_back(s.notifier.fd());
+    if (s.pid_lock.is_held())
+        fds.push_back(s.pid_lock.fd());
+    if (s.health)
+        fds.push_back(s.health->listen_fd());
+    return fds;
+}
+
+// SIGUSR2: execute the binary start_server was started from, under this pid. Returns only
+// when the upgrade did not happen (its line written, counted); nothing changed then.
+void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, const machine& m)
+{
+    if (m.current_state() == state::stopping || m.current_state() == state::stopped ||
+        m.snapshot().stop) {
+        log_line::write(log_line::signal_ignored("USR2", "start_server is stopping"));
+        return;
+    }
+    log_line::write("received USR2, upgrading start_server (" + std::string(baton_version()) + ")");
+    auto st = state_to_carry(opts, s, m);
+    st.upgrade_began = clock::now();
+    std::string error;
+    const auto state_fd = state_memfd(write_record(st), error);
+    if (state_fd) {
+        fx.tell_systemd("RELOADING=1");
+        fx.tell_systemd("STATUS=upgrading start_server");
+        const auto fds = own_fds(s);
+        for (const int fd : fds)
+            set_cloexec(fd, false);
+        set_cloexec(state_fd.get(), false);
+        set_cloexec(s.running_image.get(), false);
+        error = "exec: " + s.self.exe + ": " +
+                exec_upgraded(s.self, state_fd.get(), s.running_image.get());
+        for (const int fd : fds)
+            set_cloexec(fd, true);
+        set_cloexec(s.running_image.get(), true);
+    } else {
+        error = "state: " + error;
+    }
+    ++s.carried.upgrades_failed;
+    log_line::write("upgrade failed: " + error);
+    const auto serving = m.current_pid();
+    fx.tell_systemd("READY=1\nSTATUS=upgrade failed (" + error + ")" +
+                    (serving ? "; pid " + std::to_string(*serving) + " still serving" : ""));
+}
+
 // Every signal queued on the signalfd, as the machine's events.
-void on_signals(const supervisor_setup& s, machine& m)
+void on_signals(supervisor_setup& s, machine& m)
 {
     signalfd_siginfo si{};
     while (::read(s.signals.get(), &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -308,7 +437,9 @@ void on_signals(const supervisor_setup& s, machine& m)
             m.on_stop("TERM", s.on_term, now);
         } else if (sig == SIGINT || sig == SIGQUIT) {
             m.on_stop(signal_of(sig).name, signal_of(SIGTERM), now);
-        } else if (sig == SIGUSR1 || sig == SIGUSR2) {
+        } else if (sig == SIGUSR2) {
+            s.is_upgrade_asked = true; // after this batch: a TERM beside it wins
+        } else if (sig == SIGUSR1) {
             log_line::write(
                 log_line::signal_ignored(signal_of(sig).name, "no meaning to start_server"));
         }
@@ -372,32 +503,75 @@ struct watch {
 
 } // namespace
 
-int run_supervisor(const options& opts)
+/// What --show-status says of start_server itself, once set up (the pid after daemonize); the
+/// start time is the first image's, carried across upgrades.
+starter_facts facts_of(const supervisor_setup& s)
 {
-    starter_facts facts; // for --show-status: taken before set-up, the pid after daemonize
-    facts.started_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now().time_since_epoch())
+    using std::chrono::nanoseconds;
+    starter_facts f;
+    f.pid = ::getpid();
+    f.listeners = s.port_env;
+    f.upgrades_done = s.carried.upgrades_done;
+    f.upgrades_failed = s.carried.upgrades_failed;
+    const std::int64_t real_now =
+        std::chrono::duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    facts.started_unix = static_cast<std::int64_t>(std::time(nullptr));
+    const std::int64_t mono_now =
+        std::chrono::duration_cast<nanoseconds>(clock::now().time_since_epoch()).count();
+    const std::int64_t started = s.carried.started_at.value_or(real_now); // an older record's
+    f.started_unix = started / 1'000'000'000;
+    f.started_ns = mono_now - std::max<std::int64_t>(0, real_now - started);
+    return f;
+}
+
+int run_supervisor(const options& opts, const invocation& self, const upgrade_state* resumed)
+{
     supervisor_setup s;
-    if (const int code = set_up(opts, s); code != exit_ok)
+    s.self = self;
+    if (resumed) {
+        const bool is_rollback = self.failed_upgrade.has_value();
+        s.carried.upgrades_done = resumed->upgrades_done + (is_rollback ? 0 : 1);
+        s.carried.upgrades_failed = resumed->upgrades_failed + (is_rollback ? 1 : 0);
+        s.carried.started_at = resumed->started_at;
+        s.carried.images = resumed->images;
+    } else {
+        s.carried.started_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+    }
+    s.carried.images.emplace_back(baton_version());
+    if (const int code = resumed ? resume(opts, s, *resumed) : set_up(opts, s); code != exit_ok)
         return code;
-    facts.pid = ::getpid();
-    facts.listeners = s.port_env;
-    status_publisher status(opts.pid_file, std::move(facts)); // removed before the pid file
+    // After the sockets: they keep the descriptor numbers Server::Starter gives them (3...).
+    s.running_image = open_running_executable();
+    status_publisher status(opts.pid_file, facts_of(s)); // removed before the pid file
 
     // 6. the loop
     process_effects fx(opts, process_environment(), s.port_env, s.notifier.address(),
                        s.systemd_address);
     fx.watch_sockets(s.sockets);
-    machine m(settings_from(opts, s.on_hup, fx.current_env()), fx);
+    fx.count_upgrades(s.carried.upgrades_done);
+    const auto settings = settings_from(opts, s.on_hup, fx.current_env());
+    std::optional<machine> machine_holder;
+    if (resumed)
+        machine_holder.emplace(settings, fx, resumed->machine);
+    else
+        machine_holder.emplace(settings, fx);
+    machine& m = *machine_holder;
     std::vector<watch> watches{{s.signals.get(), [&] { on_signals(s, m); }}};
     if (s.notifier.fd() >= 0)
         watches.push_back({s.notifier.fd(), [&] { on_ready_messages(s.notifier, m); }});
-    m.start(clock::now());
+    if (resumed) {
+        fx.adopt_files();
+        finish_upgrade(*resumed, s.self, fx, m);
+    } else {
+        m.start(clock::now());
+    }
     const bool is_polling_env = opts.envdir.has_value() || std::getenv("ENVDIR") != nullptr;
     std::vector<pollfd> fds;
     while (m.current_state() != state::stopped) {
+        status.facts().upgrades_done = s.carried.upgrades_done; // a failed one counts here
+        status.facts().upgrades_failed = s.carried.upgrades_failed;
         status.update(m.snapshot(), clock::now()); // after the start and every turn's events
         // The watches first, then the health endpoint's (its connections come and go).
         fds.clear();
@@ -419,6 +593,8 @@ int run_supervisor(const options& opts)
             // waiting for POLLIN alone would leave it pending and poll returning at once.
             if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
                 watches[i].on_readable();
+        if (std::exchange(s.is_upgrade_asked, false))
+            upgrade(opts, s, fx, m);
         m.on_tick(clock::now());
         if (s.health) { // after the signals: a stop is reported from its first moment
             s.health->set_state(health_of(m));

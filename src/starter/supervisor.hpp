@@ -6,6 +6,8 @@
 // worker is gone after a stop signal.
 
 #include "options.hpp"
+#include "state_record.hpp"
+#include "upgrade.hpp"
 
 namespace baton::starter {
 
@@ -17,7 +19,8 @@ enum exit_code : int {
     exit_client = 3, ///< --restart / --stop did not complete
 };
 
-/// Run the superdaemon with `opts` (mode::run). Returns the process exit code.
-int run_supervisor(const options& opts);
+/// Run the superdaemon with `opts` (mode::run), started as `self`; `resumed`: an upgraded
+/// image, resuming from the record its predecessor wrote. Returns the process exit code.
+int run_supervisor(const options& opts, const invocation& self, const upgrade_state* resumed);
 
 } // namespace baton::starter

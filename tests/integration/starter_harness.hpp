@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
@@ -151,6 +152,37 @@ inline std::size_t count_of(const std::string& text, const std::string& needle)
     for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
         ++n;
     return n;
+}
+
+/// Ends what a daemonized start_server left running if the test stops before it does: the
+/// daemon left the test's process group, so its own group is killed, found from its pid.
+struct daemon_guard {
+    pid_t pid = 0;
+
+    explicit daemon_guard(pid_t daemon)
+        : pid(daemon)
+    {}
+
+    daemon_guard(const daemon_guard&) = delete;
+    daemon_guard& operator=(const daemon_guard&) = delete;
+
+    ~daemon_guard()
+    {
+        const pid_t group = pid > 1 && !is_process_gone(pid) ? ::getpgid(pid) : -1;
+        if (group > 1 && group != ::getpgrp())
+            ::kill(-group, SIGKILL);
+    }
+};
+
+/// The pid a daemonized start_server wrote to `pid_file`, read once its `log` says it started
+/// a worker: the foreground process writes its own pid first, and the daemon rewrites the
+/// file before it starts the worker. 0 when the log never says so.
+inline pid_t daemon_pid(const std::string& pid_file, const std::string& log)
+{
+    if (!wait_until(
+            [&] { return read_file(log).find("starting new worker") != std::string::npos; }))
+        return 0;
+    return static_cast<pid_t>(std::atol(read_file(pid_file).c_str()));
 }
 
 } // namespace starter_test

@@ -27,37 +27,6 @@ std::string dump_line(const std::string& dump, const std::string& prefix)
     return "";
 }
 
-/// Ends what a daemonized start_server left running if the test stops before it does: the
-/// daemon left the test's process group, so its own group is killed, found from its pid.
-struct daemon_guard {
-    pid_t pid = 0;
-
-    explicit daemon_guard(pid_t daemon)
-        : pid(daemon)
-    {}
-
-    daemon_guard(const daemon_guard&) = delete;
-    daemon_guard& operator=(const daemon_guard&) = delete;
-
-    ~daemon_guard()
-    {
-        const pid_t group = pid > 1 && !is_process_gone(pid) ? ::getpgid(pid) : -1;
-        if (group > 1 && group != ::getpgrp())
-            ::kill(-group, SIGKILL);
-    }
-};
-
-/// The pid a daemonized start_server wrote to `pid_file`, read once its `log` says it started
-/// a worker: the foreground process writes its own pid first, and the daemon rewrites the
-/// file before it starts the worker. 0 when the log never says so.
-pid_t daemon_pid(const std::string& pid_file, const std::string& log)
-{
-    if (!wait_until(
-            [&] { return read_file(log).find("starting new worker") != std::string::npos; }))
-        return 0;
-    return static_cast<pid_t>(std::atol(read_file(pid_file).c_str()));
-}
-
 struct StarterSetup : ::testing::Test {
     temp_dir dir;
     std::string marker = (dir / "dump").string();
@@ -410,8 +379,9 @@ TEST_F(StarterSetup, QuitUsr1AndUsr2NeverOrphanWorkers)
     child_process s(cmd({}));
     ASSERT_FALSE(dump(1).empty());
     s.signal(SIGUSR1);
-    s.signal(SIGUSR2);
-    ASSERT_TRUE(s.wait_for_output("received USR2, ignored")) << s.output();
+    ASSERT_TRUE(s.wait_for_output("received USR1, ignored")) << s.output();
+    s.signal(SIGUSR2); // an upgrade in place: the same process, still running
+    ASSERT_TRUE(s.wait_for_output("start_server upgraded in ")) << s.output();
     EXPECT_TRUE(s.is_running());
     s.signal(SIGQUIT);
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();

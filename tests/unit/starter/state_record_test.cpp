@@ -100,6 +100,11 @@ upgrade_state rich_state()
     s.health = kept_fd{7, "127.0.0.1:9090"};
     s.log = kept_fd{2, "| logger -t app"};
     s.status_file = "/run/app status";
+    s.exe = "/usr/bin/start_server";
+    s.upgrades_done = 3;
+    s.upgrades_failed = 1;
+    s.started_at = 1'764'700'000'123'456'789;
+    s.images = {"0.1.0", "0.2.0 (git 1a2b)", "0.2.1"};
     return s;
 }
 
@@ -165,6 +170,11 @@ void expect_same(const upgrade_state& a, const upgrade_state& b)
     EXPECT_EQ(a.health, b.health);
     EXPECT_EQ(a.log, b.log);
     EXPECT_EQ(a.status_file, b.status_file);
+    EXPECT_EQ(a.exe, b.exe);
+    EXPECT_EQ(a.upgrades_done, b.upgrades_done);
+    EXPECT_EQ(a.upgrades_failed, b.upgrades_failed);
+    EXPECT_EQ(a.started_at, b.started_at);
+    EXPECT_EQ(a.images, b.images);
 }
 
 std::optional<upgrade_state> read_ok(std::string_view text)
@@ -196,7 +206,7 @@ TEST(UpgradeRecord, RichStateRoundTripsFieldByField)
 {
     const auto original = rich_state();
     const std::string text = write_record(original);
-    EXPECT_TRUE(text.starts_with("baton-upgrade 1\n")) << text;
+    EXPECT_TRUE(text.starts_with("baton-upgrade 1.1\n")) << text;
     EXPECT_TRUE(text.ends_with("\nend\n"));
     const auto back = read_ok(text);
     ASSERT_TRUE(back);
@@ -270,6 +280,11 @@ TEST(UpgradeRecord, MissingKeysTakeTheirDefaults)
     EXPECT_TRUE(back->listeners.empty());
     EXPECT_FALSE(back->pid_file);
     EXPECT_FALSE(back->status_file);
+    EXPECT_TRUE(back->exe.empty()); // a 1.0 writer's record: no upgrade counters yet
+    EXPECT_EQ(back->upgrades_done, 0u);
+    EXPECT_EQ(back->upgrades_failed, 0u);
+    EXPECT_FALSE(back->started_at);
+    EXPECT_TRUE(back->images.empty());
     const auto bare = read_ok("baton-upgrade 1\nend\n");
     ASSERT_TRUE(bare);
     EXPECT_EQ(bare->version, (record_version{1, 0}));
@@ -285,6 +300,27 @@ TEST(UpgradeRecord, NewerMinorVersionIsReadAndNewerMajorIsRefused)
     EXPECT_NE(error.find("format 2.0 is newer than this build reads (1.x)"), std::string::npos)
         << error;
     refusal("baton-upgrade 0\nend\n");
+}
+
+TEST(UpgradeRecord, OneOneRecordWithANewerMinorsKeyIsRead)
+{
+    // What a 1.2 build might write: a key this build does not know, beside the 1.1 keys.
+    const auto back = read_ok("baton-upgrade 1.2\n"
+                              "upgrades 4 2 99\n"
+                              "started-at 1764700000000000000\n"
+                              "image 0.1\n"
+                              "image 0.2\n"
+                              "upgrade-window-ms 17\n"
+                              "end\n");
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->version, (record_version{1, 2}));
+    EXPECT_EQ(back->upgrades_done, 4u);
+    EXPECT_EQ(back->upgrades_failed, 2u);
+    EXPECT_EQ(back->started_at, 1'764'700'000'000'000'000);
+    EXPECT_EQ(back->images, (std::vector<std::string>{"0.1", "0.2"}));
+    EXPECT_NE(refusal("baton-upgrade 1.1\nupgrades 4\nend\n").find("upgrades: too few fields"),
+              std::string::npos);
+    refusal("baton-upgrade 1.1\nstarted-at -5\nend\n");
 }
 
 TEST(UpgradeRecord, EveryTruncationIsRefused)

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+// start_server upgrading itself in place (SIGUSR2): same pid, same sockets, same workers.
+#include "starter_harness.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace starter_test;
+
+struct StarterUpgrade : ::testing::Test {
+    temp_dir dir;
+    std::uint16_t port = 0;
+    std::string status = (dir / "status").string();
+    std::string pid_file = (dir / "pid").string();
+
+    std::vector<std::string> argv() const
+    {
+        return {program("start_server"),
+                "--port=127.0.0.1:0",
+                "--interval=0",
+                "--status-file=" + status,
+                "--pid-file=" + pid_file,
+                "--",
+                worker()};
+    }
+
+    bool serves_generation(long gen)
+    {
+        return wait_until([&] { return generation_of(ask(port)) == gen; });
+    }
+
+    // Every upgrade logs one line when it is done; wait for the `n`th.
+    static bool upgraded(const child_process& s, std::size_t n)
+    {
+        return wait_until([&] { return count_of(s.output(), "start_server upgraded in ") >= n; });
+    }
+
+    static std::string socket_link(pid_t pid, int fd)
+    {
+        std::error_code ec;
+        return std::filesystem::read_symlink(
+                   "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec)
+            .string();
+    }
+};
+
+TEST_F(StarterUpgrade, UsrTwoKeepsPidSocketsPidFileAndWorkers)
+{
+    child_process s(argv());
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    const auto sockets = listening_sockets(s.pid());
+    ASSERT_EQ(sockets.size(), 1u);
+    const std::string link = socket_link(s.pid(), sockets[0].fd);
+    const std::string status_before = read_file(status);
+    for (std::size_t i = 1; i <= 5; ++i) {
+        s.signal(SIGUSR2);
+        ASSERT_TRUE(upgraded(s, i)) << s.output();
+        EXPECT_EQ(pid_of(ask(port)), worker_pid) << s.output(); // the same worker serves
+        EXPECT_EQ(socket_link(s.pid(), sockets[0].fd), link);   // the same socket, not re-bound
+        EXPECT_EQ(read_file(status), status_before);
+        EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
+    }
+    EXPECT_TRUE(s.has_output("received USR2, upgrading start_server ("));
+    EXPECT_TRUE(s.has_output(" ms, 1 workers kept ("));
+    EXPECT_EQ(count_of(s.output(), "starting now"), 1u); // resumed, never set up again
+    // The lock came across with the descriptor: a second instance is still refused.
+    child_process second(
+        {program("start_server"), "--port=127.0.0.1:0", "--pid-file=" + pid_file, "--", worker()});
+    EXPECT_EQ(second.wait_for_exit_code(), 2) << second.output();
+    EXPECT_TRUE(second.has_output("is locked by another start_server")) << second.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_FALSE(exists(status)); // the last image removes what the first one wrote
+    EXPECT_FALSE(exists(pid_file));
+}
+
+TEST_F(StarterUpgrade, UpgradesInterleavedWithHupsServeEveryGenerationOnce)
+{
+    child_process s(argv());
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    for (long gen = 2; gen <= 6; ++gen) {
+        s.signal(SIGHUP);
+        s.signal(SIGUSR2); // while the restart may still be under way
+        ASSERT_TRUE(upgraded(s, static_cast<std::size_t>(gen - 1))) << s.output();
+        ASSERT_TRUE(serves_generation(gen)) << s.output();
+        ASSERT_TRUE(wait_until([&] {
+            const std::string st = read_file(status);
+            return st == std::to_string(gen) + ":" + std::to_string(pid_of(ask(port))) + "\n";
+        })) << read_file(status);
+    }
+    // Each old generation retired exactly once.
+    EXPECT_EQ(count_of(s.output(), "new worker is now running"), 5u) << s.output();
+    EXPECT_EQ(count_of(s.output(), "old worker "), 5u) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterUpgrade, SignalsQueuedBehindTheUpgradeAreActedOnByTheNewImage)
+{
+    child_process s(argv());
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t first = pid_of(ask(port));
+    ::kill(first, SIGKILL); // its exit, a HUP and a TERM: all behind the USR2
+    s.signal(SIGUSR2);
+    s.signal(SIGHUP);
+    EXPECT_TRUE(upgraded(s, 1)) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_TRUE(s.has_output("exiting")) << s.output();
+}
+
+TEST_F(StarterUpgrade, UsrTwoWhileStoppingIsIgnored)
+{
+    auto args = argv();
+    args.insert(args.begin() + 1, "--drain-delay=30");
+    child_process s(args);
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    s.signal(SIGTERM);
+    ASSERT_TRUE(s.wait_for_output("draining")) << s.output();
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("received USR2, ignored (start_server is stopping)"))
+        << s.output();
+    s.signal(SIGTERM); // the second stop ends the drain delay
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+}
+
+std::size_t descriptors_of(pid_t pid)
+{
+    std::error_code ec;
+    const std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
+    return ec ? 0 : static_cast<std::size_t>(std::distance(it, {}));
+}
+
+long resident_kb(pid_t pid)
+{
+    const std::string text = read_file("/proc/" + std::to_string(pid) + "/status");
+    const auto at = text.find("VmRSS:");
+    return at == std::string::npos ? -1 : std::atol(text.c_str() + at + 6);
+}
+
+TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
+{
+    child_process s(argv());
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    s.signal(SIGUSR2); // the first image's start-up allocations are not a leak
+    ASSERT_TRUE(upgraded(s, 1)) << s.output();
+    const std::size_t fds = descriptors_of(s.pid());
+    const long rss = resident_kb(s.pid());
+    ASSERT_GT(fds, 0u);
+    ASSERT_GT(rss, 0);
+    for (std::size_t i = 2; i <= 200; ++i) {
+        s.signal(SIGUSR2);
+        ASSERT_TRUE(upgraded(s, i)) << s.output();
+    }
+    EXPECT_EQ(descriptors_of(s.pid()), fds);
+    // Each image starts with a fresh address space, so only what the record carries could
+    // grow; the slack is the sanitizers' shadow memory, which varies between images.
+    EXPECT_LT(resident_kb(s.pid()), rss + rss / 4 + 1024) << rss;
+    EXPECT_EQ(generation_of(ask(port)), 1);
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterUpgrade, DaemonWithALogFileUpgradesUnderTheSamePid)
+{
+    const std::string log = (dir / "daemon.log").string();
+    child_process s({program("start_server"), "--daemonize", "--log-file=" + log,
+                     "--pid-file=" + pid_file, "--port=127.0.0.1:0", "--", worker()});
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    const daemon_guard daemon{daemon_pid(pid_file, log)};
+    ASSERT_GT(daemon.pid, 1) << read_file(log);
+    port = listening_port(daemon.pid);
+    ASSERT_TRUE(serves_generation(1)) << read_file(log);
+    const pid_t worker_pid = pid_of(ask(port));
+    ::kill(daemon.pid, SIGUSR2);
+    ASSERT_TRUE(wait_until([&] { return count_of(read_file(log), "upgraded in") == 1; }))
+        << read_file(log);
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    EXPECT_EQ(read_file(pid_file), std::to_string(daemon.pid) + "\n");
+    ::kill(daemon.pid, SIGTERM);
+    EXPECT_TRUE(wait_until([&] { return !exists(pid_file); })) << read_file(log);
+    EXPECT_TRUE(wait_until([&] { return last_line(read_file(log)) == "exiting"; }));
+}
+
+TEST_F(StarterUpgrade, NotifySocketComesAcrossAndTheNextGenerationReportsReadyOnIt)
+{
+    auto args = argv();
+    args.insert(args.begin() + 1, {"--readiness=notify", "--ready-timeout=20"});
+    args.emplace_back("--notify-ready");
+    child_process s(args);
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(upgraded(s, 1)) << s.output();
+    s.signal(SIGHUP); // generation 2's READY=1 reaches the socket the first image bound
+    ASSERT_TRUE(serves_generation(2)) << s.output();
+    ASSERT_TRUE(s.wait_for_output("new worker is now running")) << s.output();
+    EXPECT_FALSE(s.has_output("not ready after")) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+// A copy of start_server in the test's directory, so the test can replace or remove it.
+std::string copy_of_start_server(const temp_dir& dir)
+{
+    const auto to = dir / "start_server";
+    std::filesystem::copy_file(program("start_server"), to);
+    return to.string();
+}
+
+TEST_F(StarterUpgrade, MissingOrNonExecutableFileLeavesTheOldImageServing)
+{
+    auto args = argv();
+    const std::string exe = copy_of_start_server(dir);
+    args[0] = exe;
+    child_process s(args);
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    std::filesystem::permissions(exe, std::filesystem::perms::owner_read |
+                                          std::filesystem::perms::group_read);
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: exec: " + exe + ": Permission denied"))
+        << s.output();
+    std::filesystem::remove(exe);
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: exec: " + exe + ": No such file or directory"))
+        << s.output();
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
+    EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterUpgrade, NewImageRefusingTheStateRollsBackToTheRunningOne)
+{
+    auto args = argv();
+    const std::string exe = copy_of_start_server(dir);
+    args[0] = exe;
+    child_options o;
+    o.argv = args;
+    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "1";
+    child_process s(std::move(o));
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    std::filesystem::remove(exe); // the rollback runs the image, not the file
+    std::filesystem::copy_file(program("start_server"), exe);
+    for (std::size_t i = 1; i <= 3; ++i) {
+        s.signal(SIGUSR2);
+        ASSERT_TRUE(wait_until([&] { return count_of(s.output(), "rolled back in") >= i; }))
+            << s.output();
+    }
+    EXPECT_TRUE(s.has_output(
+        "upgrade failed: state: refused (BATON_TEST_REFUSE_UPGRADE_STATE); rolling back"));
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    EXPECT_EQ(count_of(s.output(), "starting now"), 1u);
+    s.signal(SIGHUP); // still supervising
+    ASSERT_TRUE(serves_generation(2)) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+} // namespace
