@@ -6,6 +6,7 @@
 #include "log.hpp"
 #include "options.hpp"
 #include "show_status.hpp"
+#include "status_report.hpp"
 #include "supervisor.hpp"
 #include "upgrade.hpp"
 
@@ -20,15 +21,19 @@ namespace baton::starter {
 
 namespace {
 
-// An upgraded image: the record its predecessor left on `fd`. A test build's hook makes a
-// new image refuse it, as one that cannot read the state would (the rolled-back image,
-// started with --baton-upgrade-failed, reads it).
-std::optional<upgrade_state> take_record(int fd, const invocation& self, std::string& error)
+// An upgraded image (or its preflight, `is_check`): the record its predecessor left on `fd`.
+// A test hook makes a new image refuse it, as one that cannot read the state would: at the
+// preflight and the take-over, or with `after-check` at the take-over alone (the
+// rolled-back image, started with --baton-upgrade-failed, reads it).
+std::optional<upgrade_state> take_record(int fd, const invocation& self, bool is_check,
+                                         std::string& error)
 {
     std::optional<upgrade_state> r;
     if (const auto text = read_state(fd, max_record_bytes, error))
         r = read_record(*text, error);
-    if (r && !self.failed_upgrade && std::getenv("BATON_TEST_REFUSE_UPGRADE_STATE") != nullptr) {
+    const char* hook = std::getenv("BATON_TEST_REFUSE_UPGRADE_STATE");
+    if (r && !self.failed_upgrade && hook != nullptr &&
+        !(is_check && std::string_view(hook) == "after-check")) {
         error = "refused (BATON_TEST_REFUSE_UPGRADE_STATE)";
         r.reset();
     }
@@ -56,6 +61,9 @@ int start_server_main(int argc, char** argv)
 {
     auto self = current_invocation(argc, argv);
     std::string error;
+    const bool is_check = self.argv.size() >= 2 && self.argv[1] == check_option;
+    if (is_check)
+        self.argv.erase(self.argv.begin() + 1);
     const int state_fd = take_state_fd(self, error);
     if (state_fd == -2) {
         log_line::write(error);
@@ -68,8 +76,24 @@ int start_server_main(int argc, char** argv)
         return exit_usage;
     }
     std::optional<upgrade_state> resumed;
+    if (is_check) { // the preflight of an upgrade to this image: read the state, nothing else
+        if (state_fd < 0) {
+            log_line::write("start_server: " + std::string(check_option) + " needs " +
+                            std::string(state_fd_option) + "N");
+            return exit_usage;
+        }
+        const auto r = take_record(state_fd, self, true, error);
+        if (!r) {
+            log_line::write("state: " + error);
+            return exit_setup;
+        }
+        std::printf("start_server %.*s reads the state of %s (format %u.%u)\n",
+                    static_cast<int>(baton_version().size()), baton_version().data(),
+                    log_line::printable(r->writer).c_str(), r->version.major, r->version.minor);
+        return exit_ok;
+    }
     if (state_fd >= 0) {
-        resumed = take_record(state_fd, self, error);
+        resumed = take_record(state_fd, self, false, error);
         if (!resumed)
             return roll_back(self, rollback_fd, state_fd, error);
         ::close(state_fd);

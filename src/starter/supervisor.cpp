@@ -285,9 +285,23 @@ void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, cons
     }
     log_line::write("received USR2, upgrading start_server (" + std::string(baton_version()) + ")");
     auto st = state_to_carry(opts, s, m);
-    st.upgrade_began = clock::now();
+    const auto began = clock::now(); // the upgrade's time includes its preflight
+    st.upgrade_began = began;
     std::string error;
-    const auto state_fd = state_memfd(write_record(st), error);
+    auto state_fd = state_memfd(write_record(st), error);
+    if (!state_fd) {
+        error = "state: " + error;
+    } else if (auto why = run_preflight(s.self, state_fd.get(), preflight_timeout); !why.empty()) {
+        error = "preflight: " + s.self.exe + ": " + why;
+        state_fd.reset();
+    } else {
+        // The state may have moved during the preflight: carry it as it is now.
+        st = state_to_carry(opts, s, m);
+        st.upgrade_began = began;
+        state_fd = state_memfd(write_record(st), error);
+        if (!state_fd)
+            error = "state: " + error;
+    }
     if (state_fd) {
         fx.tell_systemd("RELOADING=1");
         fx.tell_systemd("STATUS=upgrading start_server");
@@ -301,8 +315,6 @@ void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, cons
         for (const int fd : fds)
             set_cloexec(fd, true);
         set_cloexec(s.running_image.get(), true);
-    } else {
-        error = "state: " + error;
     }
     ++s.carried.upgrades_failed;
     log_line::write("upgrade failed: " + error);

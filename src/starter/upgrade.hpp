@@ -10,6 +10,7 @@
 #include "common/unique_fd.hpp"
 #include "machine.hpp"
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,21 @@ struct invocation {
     /// A rolled-back image: why the upgraded one could not take the state over.
     std::optional<std::string> failed_upgrade;
 };
+
+/// The preflight: the new image, run as a child with only this option and the state fd,
+/// reads and validates the record, prints one line and exits 0, touching nothing else.
+inline constexpr std::string_view check_option = "--baton-upgrade-check";
+
+/// How long a preflight may take before it counts as failed (and is killed).
+inline constexpr std::chrono::milliseconds preflight_timeout{10'000};
+
+/** Run `inv.exe --baton-upgrade-check --baton-state-fd=N` on `state_fd` (a copy of the
+    state: the child reads it with pread, so the offset stays) and wait for it, at most
+    `timeout`. Empty when it exited 0; else the reason, one line (`exec: ...`, what the new
+    image printed, `exit status N`, `killed by signal N`, `timed out after N ms`). The child
+    is reaped here, never by the machine. The supervisor's loop waits meanwhile: signals and
+    READY=1 messages wait in the kernel, and are acted on once it returns. */
+std::string run_preflight(const invocation& inv, int state_fd, std::chrono::milliseconds timeout);
 
 /// The hidden options an upgraded image gets first in its arguments, in this order.
 inline constexpr std::string_view state_fd_option = "--baton-state-fd=";

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -237,11 +238,13 @@ TEST_F(StarterUpgrade, MissingOrNonExecutableFileLeavesTheOldImageServing)
     std::filesystem::permissions(exe, std::filesystem::perms::owner_read |
                                           std::filesystem::perms::group_read);
     s.signal(SIGUSR2);
-    ASSERT_TRUE(s.wait_for_output("upgrade failed: exec: " + exe + ": Permission denied"))
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: preflight: " + exe +
+                                  ": exec: Permission denied (exit status 127)"))
         << s.output();
     std::filesystem::remove(exe);
     s.signal(SIGUSR2);
-    ASSERT_TRUE(s.wait_for_output("upgrade failed: exec: " + exe + ": No such file or directory"))
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: preflight: " + exe +
+                                  ": exec: No such file or directory (exit status 127)"))
         << s.output();
     EXPECT_EQ(pid_of(ask(port)), worker_pid);
     EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
@@ -257,7 +260,7 @@ TEST_F(StarterUpgrade, NewImageRefusingTheStateRollsBackToTheRunningOne)
     args[0] = exe;
     child_options o;
     o.argv = args;
-    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "1";
+    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "after-check"; // passes the preflight
     child_process s(std::move(o));
     port = listening_port(s.pid());
     ASSERT_TRUE(serves_generation(1)) << s.output();
@@ -273,6 +276,46 @@ TEST_F(StarterUpgrade, NewImageRefusingTheStateRollsBackToTheRunningOne)
         "upgrade failed: state: refused (BATON_TEST_REFUSE_UPGRADE_STATE); rolling back"));
     EXPECT_EQ(pid_of(ask(port)), worker_pid);
     EXPECT_EQ(count_of(s.output(), "starting now"), 1u);
+    s.signal(SIGHUP); // still supervising
+    ASSERT_TRUE(serves_generation(2)) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterUpgrade, PreflightFailuresChangeNothing)
+{
+    auto args = argv();
+    const std::string exe = (dir / "start_server").string();
+    std::filesystem::copy_file(program("start_server"), exe);
+    args[0] = exe;
+    child_options o;
+    o.argv = args;
+    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "1"; // refused by the preflight already
+    child_process s(std::move(o));
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: preflight: " + exe +
+                                  ": state: refused (BATON_TEST_REFUSE_UPGRADE_STATE) (exit "
+                                  "status 2)"))
+        << s.output();
+    // A file that runs but is not a start_server that can take over: a script failing its check.
+    std::filesystem::remove(exe);
+    {
+        std::ofstream script(exe);
+        script << "#!/bin/sh\necho \"not start_server: $1\"\nexit 1\n";
+    }
+    std::filesystem::permissions(exe, std::filesystem::perms::owner_all);
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: preflight: " + exe +
+                                  ": not start_server: --baton-upgrade-check (exit status 1)"))
+        << s.output();
+    EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+    EXPECT_EQ(count_of(s.output(), "rolled back"), 0u);
+    EXPECT_EQ(count_of(s.output(), "starting now"), 1u);
+    EXPECT_EQ(pid_of(ask(port)), worker_pid); // the same worker, still served
+    EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
     s.signal(SIGHUP); // still supervising
     ASSERT_TRUE(serves_generation(2)) << s.output();
     s.signal(SIGTERM);
