@@ -44,6 +44,8 @@ Options (Getopt::Long rules: --opt=v or --opt v, one dash is enough, unique pref
   --show-status               print the running start_server's status: workers,
                               restarts, backoff (needs --pid-file; only in full)
   --json                      with --show-status: one JSON object instead of text
+  --upgrade                   upgrade the running start_server in place (USR2) and
+                              wait for the result (needs --pid-file)
   --help                      print this text
   --version                   print the version
 

@@ -142,6 +142,7 @@ constexpr option_spec option_table[] = {
     {"health", arg_kind::string, false, store_health},
     {"show-status", arg_kind::none, false, ask<mode::show_status>, true},
     {"json", arg_kind::none, false, store<&opt::is_json>},
+    {"upgrade", arg_kind::none, false, ask<mode::upgrade>},
 };
 
 std::string lower(std::string_view s)
@@ -255,9 +256,10 @@ std::optional<options> checked(options o, options_error& err)
         err.message = "--json option is only meaningful with --show-status";
         return std::nullopt;
     }
-    if (o.what == mode::show_status) {
+    if (o.what == mode::show_status || o.what == mode::upgrade) {
         if (!o.pid_file) {
-            err.message = "--show-status option requires --pid-file to be set as well";
+            err.message = std::string(o.what == mode::upgrade ? "--upgrade" : "--show-status") +
+                          " option requires --pid-file to be set as well";
             return std::nullopt;
         }
         return o;

@@ -20,7 +20,7 @@ enum class readiness {
 };
 
 /// What the command line asks for.
-enum class mode { run, restart, stop, show_status, help, version };
+enum class mode { run, restart, stop, show_status, upgrade, help, version };
 
 /// The parsed command line. Optional fields are unset when not given (defaults apply later,
 /// some of them depending on the environment, as in Server::Starter).

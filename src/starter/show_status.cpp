@@ -6,6 +6,7 @@
 #include "log.hpp"
 #include "status_report.hpp"
 #include "supervisor.hpp"
+#include "upgrade.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -16,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <optional>
 #include <string>
 
 namespace baton::starter {
@@ -54,7 +57,75 @@ std::int64_t monotonic_now_ns()
         .count();
 }
 
+// The snapshot of the start_server running as `pid`; nullopt and `err` (one line) when it
+// has none that is its own.
+std::optional<status_snapshot> snapshot_of(const std::string& pid_file, pid_t pid, std::string& err)
+{
+    const std::string path = status_snapshot_path(pid_file);
+    const auto text = read_text_file(path);
+    const std::string who = "no status from start_server (pid " + std::to_string(pid) + "): ";
+    if (!text) {
+        err = who + "failed to read " + path + ":" + std::strerror(errno);
+        return std::nullopt;
+    }
+    auto snapshot = read_snapshot(*text, err);
+    if (!snapshot) {
+        err = who + path + ": " + err;
+        return std::nullopt;
+    }
+    if (snapshot->starter.pid != pid) {
+        err = who + path + " is pid " + std::to_string(snapshot->starter.pid) + "'s, stale";
+        return std::nullopt;
+    }
+    return snapshot;
+}
+
 } // namespace
+
+int run_upgrade(const options& opts)
+{
+    std::string err;
+    const pid_t pid = running_pid(*opts.pid_file, err);
+    const auto before = pid != 0 ? snapshot_of(*opts.pid_file, pid, err) : std::nullopt;
+    if (!before) {
+        log_line::write(err);
+        return exit_client;
+    }
+    if (::kill(pid, SIGUSR2) != 0) {
+        log_line::write(std::string("failed to send SIGUSR2 to the server process:") +
+                        std::strerror(errno));
+        return exit_client;
+    }
+    const auto limit = preflight_timeout + std::chrono::seconds(10);
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        const timespec step{0, 20'000'000};
+        ::nanosleep(&step, nullptr);
+        if (running_pid(*opts.pid_file, err) != pid) {
+            log_line::write("upgrade failed: start_server (pid " + std::to_string(pid) +
+                            ") is gone");
+            return exit_client;
+        }
+        const auto now = snapshot_of(*opts.pid_file, pid, err); // between two writes: retry
+        if (!now)
+            continue;
+        if (now->starter.upgrades_failed > before->starter.upgrades_failed) {
+            const std::string& last = now->starter.last_upgrade;
+            log_line::write("upgrade failed: " +
+                            (last.starts_with("failed: ") ? last.substr(8) : last));
+            return exit_client;
+        }
+        if (now->starter.upgrades_done > before->starter.upgrades_done) {
+            log_line::write("start_server (pid " + std::to_string(pid) + ") upgraded to baton " +
+                            now->starter.version + ", " + std::to_string(now->workers.size()) +
+                            " workers kept");
+            return exit_ok;
+        }
+    }
+    log_line::write("upgrade failed: no result from start_server (pid " + std::to_string(pid) +
+                    ") in " + std::to_string(limit.count()) + " ms");
+    return exit_client;
+}
 
 int run_show_status(const options& opts)
 {
@@ -64,22 +135,9 @@ int run_show_status(const options& opts)
         log_line::write(err);
         return exit_client;
     }
-    const std::string path = status_snapshot_path(*opts.pid_file);
-    const auto text = read_text_file(path);
-    if (!text) {
-        log_line::write("no status from start_server (pid " + std::to_string(pid) +
-                        "): failed to read " + path + ":" + std::strerror(errno));
-        return exit_no_status;
-    }
-    auto snapshot = read_snapshot(*text, err);
+    const auto snapshot = snapshot_of(*opts.pid_file, pid, err);
     if (!snapshot) {
-        log_line::write("no status from start_server (pid " + std::to_string(pid) + "): " + path +
-                        ": " + err);
-        return exit_no_status;
-    }
-    if (snapshot->starter.pid != pid) {
-        log_line::write("no status from start_server (pid " + std::to_string(pid) + "): " + path +
-                        " is pid " + std::to_string(snapshot->starter.pid) + "'s, stale");
+        log_line::write(err);
         return exit_no_status;
     }
     const std::int64_t now = monotonic_now_ns();

@@ -17,4 +17,10 @@ inline constexpr int exit_no_status = 4;
     nobody holds the file's lock; exit_no_status (one line) when its snapshot cannot be used. */
 int run_show_status(const options& opts);
 
+/** `--upgrade`: send SIGUSR2 to the running start_server and wait (bounded: the preflight's
+    timeout and 10 s more) until its snapshot counts one more upgrade done (exit_ok, a line
+    saying so) or failed (exit_client, `upgrade failed: WHY`); exit_client too when it is
+    not running, exits meanwhile, or gives no status. */
+int run_upgrade(const options& opts);
+
 } // namespace baton::starter

@@ -125,6 +125,8 @@ int start_server_main(int argc, char** argv)
         return run_stop(*opts);
     case mode::show_status:
         return run_show_status(*opts);
+    case mode::upgrade:
+        return run_upgrade(*opts);
     case mode::run:
         break;
     }

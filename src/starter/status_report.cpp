@@ -127,6 +127,8 @@ bool read_line(const std::vector<std::string_view>& f, status_snapshot& s)
         return has(2) && number(f[1], st.started_ns) && number(f[2], st.started_unix);
     if (key == "upgrades")
         return has(2) && number(f[1], st.upgrades_done) && number(f[2], st.upgrades_failed);
+    if (key == "last-upgrade")
+        return has(1) && text(f[1], st.last_upgrade);
     if (key == "listeners")
         return has(1) && text(f[1], st.listeners);
     if (key == "phase")
@@ -307,6 +309,8 @@ std::string write_snapshot(const status_snapshot& s)
         "started " + std::to_string(st.started_ns) + " " + std::to_string(st.started_unix) + "\n";
     out += "upgrades " + std::to_string(st.upgrades_done) + " " +
            std::to_string(st.upgrades_failed) + "\n";
+    if (!st.last_upgrade.empty())
+        out += "last-upgrade " + escaped(st.last_upgrade) + "\n";
     out += "listeners " + escaped(st.listeners) + "\n";
     out += "phase " + escaped(s.phase) + "\n";
     out += "generation " + std::to_string(s.generation) + "\n";
@@ -379,8 +383,10 @@ std::string format_status_text(const status_snapshot& s, std::int64_t now_ns)
     row("start_server:", "pid " + std::to_string(st.pid) + ", baton " + st.version);
     row("uptime:", duration_text(now_ns - st.started_ns));
     row("state:", s.phase + ", generation " + std::to_string(s.generation));
-    row("upgrades:", std::to_string(st.upgrades_done) + " done, " +
-                         std::to_string(st.upgrades_failed) + " failed");
+    row("upgrades:",
+        std::to_string(st.upgrades_done) + " done, " + std::to_string(st.upgrades_failed) +
+            " failed" +
+            (st.last_upgrade.empty() ? "" : "; last: " + log_line::printable(st.last_upgrade)));
     row("listeners:", st.listeners.empty() ? "(none)" : log_line::printable(st.listeners));
     row("last restart:", restart_text(s.restart));
     row("hups:", std::to_string(s.hups) + (s.is_hup_pending ? ", one pending" : ", none pending"));
@@ -453,10 +459,13 @@ std::string format_status_json(const status_snapshot& s, std::int64_t now_ns)
                .add("version", json_string(st.version))
                .add("started_at_unix", st.started_unix)
                .add("uptime_ms", ms_between(st.started_ns, now_ns))
-               .add("upgrades", json_object{}
-                                    .add("done", static_cast<std::int64_t>(st.upgrades_done))
-                                    .add("failed", static_cast<std::int64_t>(st.upgrades_failed))
-                                    .str())
+               .add("upgrades",
+                    json_object{}
+                        .add("done", static_cast<std::int64_t>(st.upgrades_done))
+                        .add("failed", static_cast<std::int64_t>(st.upgrades_failed))
+                        .add("last", st.last_upgrade.empty() ? std::string("null")
+                                                             : json_string(st.last_upgrade))
+                        .str())
                .add("listeners", json_string(st.listeners))
                .add("state", json_string(s.phase))
                .add("generation", static_cast<std::int64_t>(s.generation))

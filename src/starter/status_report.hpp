@@ -46,6 +46,9 @@ struct starter_facts {
     std::int64_t started_unix = 0; ///< CLOCK_REALTIME seconds, the same moment
     unsigned long upgrades_done = 0;
     unsigned long upgrades_failed = 0;
+    /// The last upgrade's result: empty (none yet), `done`, or `failed: WHY` (WHY as logged
+    /// after `upgrade failed: `); what `--upgrade` reports.
+    std::string last_upgrade;
     std::string listeners; ///< SERVER_STARTER_PORT, as workers get it
 
     friend bool operator==(const starter_facts&, const starter_facts&) = default;

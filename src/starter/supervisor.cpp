@@ -82,6 +82,7 @@ struct supervisor_setup {
     detail::unique_fd running_image;       ///< what a failed upgrade rolls back to
     upgrade_state carried;                 ///< the upgrade counters, start time and images
     bool is_upgrade_asked = false;         ///< SIGUSR2 read, not acted on yet
+    std::string last_upgrade;              ///< for --show-status: `done`, `failed: WHY`
 
     supervisor_setup() = default;
     supervisor_setup(const supervisor_setup&) = delete;
@@ -317,6 +318,7 @@ void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, cons
         set_cloexec(s.running_image.get(), true);
     }
     ++s.carried.upgrades_failed;
+    s.last_upgrade = "failed: " + error;
     log_line::write("upgrade failed: " + error);
     const auto serving = m.current_pid();
     fx.tell_systemd("READY=1\nSTATUS=upgrade failed (" + error + ")" +
@@ -407,6 +409,25 @@ struct watch {
 
 } // namespace
 
+/// What start_server carries across its upgrades: the counters, the first start's time, the
+/// images it ran, and the last upgrade's result (this image's, when it was just upgraded to).
+void carry_history(supervisor_setup& s, const invocation& self, const upgrade_state* resumed)
+{
+    if (resumed) {
+        s.last_upgrade = self.failed_upgrade ? "failed: " + *self.failed_upgrade : "done";
+        const bool is_rollback = self.failed_upgrade.has_value();
+        s.carried.upgrades_done = resumed->upgrades_done + (is_rollback ? 0 : 1);
+        s.carried.upgrades_failed = resumed->upgrades_failed + (is_rollback ? 1 : 0);
+        s.carried.started_at = resumed->started_at;
+        s.carried.images = resumed->images;
+    } else {
+        s.carried.started_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+    }
+    s.carried.images.emplace_back(baton_version());
+}
+
 /// What --show-status says of start_server itself, once set up (the pid after daemonize); the
 /// start time is the first image's, carried across upgrades.
 starter_facts facts_of(const supervisor_setup& s)
@@ -417,6 +438,7 @@ starter_facts facts_of(const supervisor_setup& s)
     f.listeners = s.port_env;
     f.upgrades_done = s.carried.upgrades_done;
     f.upgrades_failed = s.carried.upgrades_failed;
+    f.last_upgrade = s.last_upgrade;
     const std::int64_t real_now =
         std::chrono::duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
@@ -432,18 +454,7 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
 {
     supervisor_setup s;
     s.self = self;
-    if (resumed) {
-        const bool is_rollback = self.failed_upgrade.has_value();
-        s.carried.upgrades_done = resumed->upgrades_done + (is_rollback ? 0 : 1);
-        s.carried.upgrades_failed = resumed->upgrades_failed + (is_rollback ? 1 : 0);
-        s.carried.started_at = resumed->started_at;
-        s.carried.images = resumed->images;
-    } else {
-        s.carried.started_at = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
-    }
-    s.carried.images.emplace_back(baton_version());
+    carry_history(s, self, resumed);
     if (const int code = resumed ? resume(opts, s, *resumed) : set_up(opts, s); code != exit_ok)
         return code;
     // After the sockets: they keep the descriptor numbers Server::Starter gives them (3...).
@@ -476,6 +487,7 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
     while (m.current_state() != state::stopped) {
         status.facts().upgrades_done = s.carried.upgrades_done; // a failed one counts here
         status.facts().upgrades_failed = s.carried.upgrades_failed;
+        status.facts().last_upgrade = s.last_upgrade;
         status.update(m.snapshot(), clock::now()); // after the start and every turn's events
         // The watches first, then the health endpoint's (its connections come and go).
         fds.clear();

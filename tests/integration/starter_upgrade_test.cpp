@@ -322,4 +322,39 @@ TEST_F(StarterUpgrade, PreflightFailuresChangeNothing)
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
+TEST_F(StarterUpgrade, UpgradeClientWaitsForTheResultAndSaysWhyItFailed)
+{
+    auto args = argv();
+    const std::string exe = copy_of_start_server(dir);
+    args[0] = exe;
+    child_process s(args);
+    port = listening_port(s.pid());
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t worker_pid = pid_of(ask(port));
+    const std::vector<std::string> client{program("start_server"), "--upgrade",
+                                          "--pid-file=" + pid_file};
+    {
+        child_process c(client);
+        EXPECT_EQ(c.wait_for_exit_code(), 0) << c.output() << s.output();
+        EXPECT_TRUE(
+            c.has_output("start_server (pid " + std::to_string(s.pid()) + ") upgraded to baton "))
+            << c.output();
+    }
+    EXPECT_EQ(pid_of(ask(port)), worker_pid);
+    std::filesystem::remove(exe);
+    {
+        child_process c(client);
+        EXPECT_EQ(c.wait_for_exit_code(), 3) << c.output();
+        EXPECT_TRUE(c.has_output("upgrade failed: preflight: " + exe +
+                                 ": exec: No such file or directory (exit status 127)"))
+            << c.output();
+    }
+    EXPECT_EQ(pid_of(ask(port)), worker_pid); // still served by the same worker
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    child_process gone(client); // nothing runs: one line, exit 3
+    EXPECT_EQ(gone.wait_for_exit_code(), 3);
+    EXPECT_TRUE(gone.has_output("failed to open file:" + pid_file)) << gone.output();
+}
+
 } // namespace

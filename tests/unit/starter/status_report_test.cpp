@@ -30,6 +30,7 @@ starter_facts facts()
     f.started_unix = 1'700'000'000;
     f.upgrades_done = 3;
     f.upgrades_failed = 1;
+    f.last_upgrade = "failed: preflight: /usr/bin/start_server: exit status 1";
     f.listeners = "127.0.0.1:8080=3;/run/my app.sock=4";
     return f;
 }
@@ -225,7 +226,8 @@ TEST(StatusText, ShowsEveryFieldAligned)
     EXPECT_EQ(text, "start_server:     pid 4242, baton 9.8.7\n"
                     "uptime:           2m10s\n"
                     "state:            restarting, generation 4\n"
-                    "upgrades:         3 done, 1 failed\n"
+                    "upgrades:         3 done, 1 failed; last: failed: preflight: "
+                    "/usr/bin/start_server: exit status 1\n"
                     "listeners:        127.0.0.1:8080=3;/run/my app.sock=4\n"
                     "last restart:     generation 4 failed: ready timeout: \"slow\"\\n\n"
                     "hups:             3, one pending\n"
@@ -261,6 +263,8 @@ TEST(StatusJson, HasEveryFieldOfTheSchema)
     EXPECT_EQ(o.at("uptime_ms").as_int64(), 10'000);
     EXPECT_EQ(o.at("upgrades").at("done").as_int64(), 3);
     EXPECT_EQ(o.at("upgrades").at("failed").as_int64(), 1);
+    EXPECT_EQ(o.at("upgrades").at("last").as_string(),
+              "failed: preflight: /usr/bin/start_server: exit status 1");
     EXPECT_EQ(o.at("listeners").as_string(), "127.0.0.1:8080=3;/run/my app.sock=4");
     EXPECT_EQ(o.at("state").as_string(), "restarting");
     EXPECT_EQ(o.at("generation").as_int64(), 4);
