@@ -178,12 +178,19 @@ std::string exec_rollback(const invocation& inv, int rollback_fd, int state_fd,
 
 namespace {
 
-// The preflight child: its output to `out`, then the new image in check mode.
+// The preflight child: its output to `out`, then the new image in check mode with the state
+// on descriptor 3 and nothing else of start_server's (the listeners, the health socket: a
+// check that hangs must not hold them).
 [[noreturn]] void exec_check(const invocation& inv, int state_fd, int out)
 {
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
-    set_cloexec(state_fd, false);
+    constexpr int check_state_fd = 3;
+    if (state_fd != check_state_fd && ::dup2(state_fd, check_state_fd) < 0)
+        ::_exit(127);
+    set_cloexec(check_state_fd, false);
+    ::close_range(check_state_fd + 1, ~0U, 0);
+    state_fd = check_state_fd;
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
