@@ -4,6 +4,7 @@
 #include "common/unique_fd.hpp"
 #include "file_text.hpp"
 #include "log.hpp"
+#include "pid_file.hpp"
 #include "restart_record.hpp"
 #include "status_file.hpp"
 #include "supervisor.hpp"
@@ -42,24 +43,13 @@ struct held_pid_file {
 
     explicit held_pid_file(const std::string& path)
     {
-        fd.reset(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-        if (!fd) {
-            err = "failed to open file:" + path + ":" + std::strerror(errno);
-            return;
-        }
-        char buf[32] = {};
-        const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-        pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
-        if (pid <= 0) {
-            err = "no pid in file:" + path;
-            return;
-        }
-        // An unlocked pid file is stale: that pid may belong to someone else by now.
-        if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) {
-            ::flock(fd.get(), LOCK_UN);
+        auto r = read_pid_file(path);
+        fd = std::move(r.fd);
+        pid = r.pid;
+        err = std::move(r.err);
+        if (err.empty() && !r.is_locked) // stale: that pid may belong to someone else by now
             err = "no start_server holds " + path + " (stale pid " + std::to_string(pid) +
                   "), nothing signalled";
-        }
     }
 
     bool is_released() const { return ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0; }

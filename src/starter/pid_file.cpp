@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -86,6 +87,27 @@ void pid_file::release() noexcept
         return;
     ::unlink(path_.c_str()); // before the lock goes: a waiting --stop then sees no file
     fd_.reset();
+}
+
+pid_file_reading read_pid_file(const std::string& path)
+{
+    pid_file_reading r;
+    r.fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!r.fd) {
+        r.err = "failed to open file:" + path + ":" + std::strerror(errno);
+        return r;
+    }
+    char buf[32] = {};
+    const ssize_t n = ::pread(r.fd.get(), buf, sizeof buf - 1, 0);
+    r.pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
+    if (r.pid <= 0) {
+        r.err = "no pid in file:" + path;
+        return r;
+    }
+    r.is_locked = ::flock(r.fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (!r.is_locked)
+        ::flock(r.fd.get(), LOCK_UN);
+    return r;
 }
 
 } // namespace baton::starter

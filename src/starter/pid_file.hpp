@@ -8,6 +8,8 @@
 #include "common/unique_fd.hpp"
 #include "error.hpp"
 
+#include <sys/types.h>
+
 #include <string>
 #include <utility>
 
@@ -51,5 +53,18 @@ private:
     std::string path_;
     detail::unique_fd fd_;
 };
+
+/// A client's reading of a running start_server's pid file (`--stop`, `--restart`,
+/// `--show-status`, `--upgrade`): the descriptor, kept open while the client waits, the pid
+/// in it, and whether a process holds the file's lock (if not, the pid is stale and may be
+/// someone else's by now). `err` is one line when the file cannot be opened or holds no pid.
+struct pid_file_reading {
+    detail::unique_fd fd;
+    pid_t pid = 0;
+    bool is_locked = false;
+    std::string err;
+};
+
+pid_file_reading read_pid_file(const std::string& path);
 
 } // namespace baton::starter

@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "show_status.hpp"
 
-#include "common/unique_fd.hpp"
 #include "file_text.hpp"
 #include "log.hpp"
+#include "pid_file.hpp"
 #include "status_report.hpp"
 #include "supervisor.hpp"
 #include "upgrade.hpp"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -28,26 +26,18 @@ namespace {
 // The pid in the pid file when a live start_server holds it; else 0 and `err` says why.
 pid_t running_pid(const std::string& path, std::string& err)
 {
-    const detail::unique_fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        err = "failed to open file:" + path + ":" + std::strerror(errno);
-        return 0;
-    }
-    char buf[32] = {};
-    const ssize_t n = ::pread(fd.get(), buf, sizeof buf - 1, 0);
-    const auto pid = n > 0 ? static_cast<pid_t>(std::atol(buf)) : 0;
-    if (pid <= 0) {
-        err = "no pid in file:" + path;
+    const auto r = read_pid_file(path);
+    if (!r.err.empty()) {
+        err = r.err;
         return 0;
     }
     // The lock says a start_server still runs (the pid alone may have been reused); kill 0
     // says the pid it wrote is that one (EPERM: alive, another user's).
-    const bool is_locked = ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    if (!is_locked || (::kill(pid, 0) != 0 && errno != EPERM)) {
-        err = "start_server is not running (" + path + ": stale pid " + std::to_string(pid) + ")";
+    if (!r.is_locked || (::kill(r.pid, 0) != 0 && errno != EPERM)) {
+        err = "start_server is not running (" + path + ": stale pid " + std::to_string(r.pid) + ")";
         return 0;
     }
-    return pid;
+    return r.pid;
 }
 
 std::int64_t monotonic_now_ns()
