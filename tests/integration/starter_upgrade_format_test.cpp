@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,20 +32,31 @@ struct StarterUpgradeAcrossFormats : upgrade_test {
         std::filesystem::rename(next, exe);
     }
 
-    // USR2, and requests one after another until the log has `upgrades` upgrade lines; each
-    // must be answered by `expected` ("<pid> <gen>\n"). How many were not.
-    std::size_t upgrade_under_requests(child_process& s, std::size_t upgrades,
-                                       const std::string& expected, std::size_t& asked) const
+    // Requests one after another until `is_done`; each must be answered by `expected`
+    // ("<pid> <gen>\n"). How many were not.
+    std::size_t failures_until(const std::function<bool()>& is_done, const std::string& expected,
+                               std::size_t& asked) const
     {
         std::size_t failed = 0;
-        s.signal(SIGUSR2);
-        const bool is_done = wait_until([&] {
+        const bool is_over = wait_until([&] {
             ++asked;
             if (ask(port) != expected)
                 ++failed;
-            return upgrades_logged(s) >= upgrades;
+            return is_done();
         });
-        EXPECT_TRUE(is_done) << s.output();
+        EXPECT_TRUE(is_over);
+        return failed;
+    }
+
+    // `start_server --upgrade` under requests: how many failed; the client's exit code and
+    // output in `client`.
+    std::size_t upgrade_client_under_requests(const std::string& expected, std::size_t& asked,
+                                              std::optional<int>& code, std::string& client) const
+    {
+        child_process c({program("start_server"), "--upgrade", "--pid-file=" + pid_file});
+        const std::size_t failed = failures_until([&] { return !c.is_running(); }, expected, asked);
+        code = c.wait_for_exit_code();
+        client = c.output();
         return failed;
     }
 
@@ -54,6 +67,11 @@ struct StarterUpgradeAcrossFormats : upgrade_test {
         return c.output();
     }
 };
+
+bool has(const std::string& text, const std::string& needle)
+{
+    return text.find(needle) != std::string::npos;
+}
 
 // The value of the `label` row of --show-status's text ("upgrades:   1 done, ...").
 std::string row(const std::string& text, const std::string& label)
@@ -89,17 +107,23 @@ TEST_F(StarterUpgradeAcrossFormats, NewAndFormatOneZeroBuildsUpgradeIntoEachOthe
 
     // Down: into the build that writes 1.0 (it reads this build's 1.1 record).
     install("start_server_format10");
-    EXPECT_EQ(upgrade_under_requests(s, 1, reply, asked), 0u) << s.output();
+    std::optional<int> code;
+    std::string client;
+    EXPECT_EQ(upgrade_client_under_requests(reply, asked, code, client), 0u) << s.output();
+    EXPECT_EQ(code, 0) << client << s.output();
     EXPECT_TRUE(s.has_output(" ms, 1 workers kept (" + version + " -> " + old_version + ")"))
         << s.output();
     const std::string down = show_status();
     EXPECT_EQ(baton_version_in(down), old_version) << down;
     EXPECT_EQ(row(down, "upgrades:"), "1 done, 0 failed; last: done") << down;
 
-    // Up again: this build reads the 1.0 record, its 1.1 values defaulted.
+    // Up again: this build reads the 1.0 record, its 1.1 values defaulted. The counters
+    // start from 0 again, and --upgrade still sees the new image take over.
     install("start_server");
-    EXPECT_EQ(upgrade_under_requests(s, 2, reply, asked), 0u) << s.output();
-    // No upgrade-began line: the time is not known, 0; no upgrades line: counted from 0.
+    EXPECT_EQ(upgrade_client_under_requests(reply, asked, code, client), 0u) << s.output();
+    EXPECT_EQ(code, 0) << client << s.output();
+    EXPECT_TRUE(has(client, "upgraded to baton " + version + ", 1 workers kept")) << client;
+    // No upgrade-began line: the time is not known, 0.
     EXPECT_TRUE(s.has_output("start_server upgraded in 0 ms, 1 workers kept (" + old_version +
                              " -> " + version + ")"))
         << s.output();
@@ -108,7 +132,9 @@ TEST_F(StarterUpgradeAcrossFormats, NewAndFormatOneZeroBuildsUpgradeIntoEachOthe
     EXPECT_EQ(row(up, "upgrades:"), "1 done, 0 failed; last: done") << up;
     // No exe line: argv[0] (the original command line came across) is resolved again, so
     // the next upgrade runs the same file.
-    EXPECT_EQ(upgrade_under_requests(s, 3, reply, asked), 0u) << s.output();
+    s.signal(SIGUSR2);
+    EXPECT_EQ(failures_until([&] { return upgrades_logged(s) >= 3; }, reply, asked), 0u)
+        << s.output();
     EXPECT_TRUE(s.has_output(" ms, 1 workers kept (" + version + " -> " + version + ")"))
         << s.output();
     EXPECT_EQ(row(show_status(), "upgrades:"), "2 done, 0 failed; last: done");
