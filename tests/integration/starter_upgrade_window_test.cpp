@@ -124,8 +124,9 @@ TEST_F(StarterUpgradeWindow, WorkerExitAndHupInTheWindowThenTheNewGenerationServ
 
     // Generation 2 replaces the dead worker; the HUP, read just after, while it starts, asks
     // for generation 3 once it is up.
-    ASSERT_TRUE(serves_generation(3)) << s.output();
-    const pid_t third = pid_of(ask(port));
+    std::string reply; // generation 2 may still answer until it is told to go
+    ASSERT_TRUE(wait_until([&] { return generation_of(reply = ask(port)) == 3; })) << s.output();
+    const pid_t third = pid_of(reply);
     ASSERT_TRUE(wait_until([&] {
         return read_file(status) == "3:" + std::to_string(third) + "\n";
     })) << read_file(status)
