@@ -5,6 +5,8 @@
 // itself. They stay pending across the execve and the new image acts on each, in order.
 #include "starter_upgrade_harness.hpp"
 
+#include <baton/notify.hpp>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -34,10 +36,14 @@ struct StarterUpgradeWindow : upgrade_test {
     std::string start_server = canonical_program("start_server");
 
     // start_server started as the wrapper (argv[0]): every upgrade executes the wrapper.
-    child_process start()
+    // `options` go before the worker, `worker_flags` after it.
+    child_process start(const std::vector<std::string>& options = {},
+                        const std::vector<std::string>& worker_flags = {})
     {
         child_options o;
         o.argv = argv(wrapper);
+        o.argv.insert(o.argv.begin() + 1, options.begin(), options.end());
+        o.argv.insert(o.argv.end(), worker_flags.begin(), worker_flags.end());
         o.env["BATON_WRAPPED_START_SERVER"] = start_server;
         o.env["BATON_UPGRADE_WINDOW_MS"] = std::to_string(window_ms);
         child_process s(std::move(o));
@@ -65,6 +71,28 @@ struct StarterUpgradeWindow : upgrade_test {
 std::size_t at(const std::string& text, const std::string& needle)
 {
     return text.find(needle);
+}
+
+// The pid in the `n`th "starting new worker PID" line (from 1), 0 when there is none.
+pid_t started_worker(const std::string& log, std::size_t n)
+{
+    const std::string line = "starting new worker ";
+    auto pos = std::string::npos;
+    for (std::size_t i = 0; i < n; ++i)
+        if ((pos = log.find(line, pos == std::string::npos ? 0 : pos + 1)) == std::string::npos)
+            return 0;
+    return static_cast<pid_t>(std::atol(log.c_str() + pos + line.size()));
+}
+
+// The value of NAME in a fixture worker's --dump-env file, empty when it is not there.
+std::string dumped_env(const std::string& dump, const std::string& name)
+{
+    const std::string text = read_file(dump);
+    const std::string key = "\nenv " + name + "=";
+    const auto at = text.find(key);
+    return at == std::string::npos
+               ? std::string{}
+               : text.substr(at + key.size(), text.find('\n', at + key.size()) - at - key.size());
 }
 
 // The N of the first "start_server upgraded in N ms" line, -1 when there is none.
@@ -146,6 +174,44 @@ TEST_F(StarterUpgradeWindow, WorkerExitAndHupInTheWindowThenTheNewGenerationServ
     EXPECT_EQ(executable_of(s.pid()), start_server); // the same pid, the new image
     EXPECT_EQ(read_file(pid_file), std::to_string(s.pid()) + "\n");
     EXPECT_EQ(pid_of(ask(port)), third); // and it keeps serving
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterUpgradeWindow, ReadyMessageSentInTheWindowIsReadByTheNewImage)
+{
+    const std::string dump = (dir / "env").string();
+    child_process s =
+        start({"--readiness=notify", "--ready-timeout=20"},
+              {"--notify-ready", "--never-ready-on-generation", "2", "--dump-env", dump});
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t first = pid_of(ask(port));
+    s.signal(SIGHUP); // generation 2 starts and never says READY=1 itself
+    ASSERT_TRUE(wait_until([&] { return !dumped_env(dump + ".2", "NOTIFY_SOCKET").empty(); }))
+        << s.output();
+    const std::string notify_socket = dumped_env(dump + ".2", "NOTIFY_SOCKET");
+    const pid_t second = started_worker(s.output(), 2);
+    ASSERT_GT(second, 0) << s.output();
+    ASSERT_TRUE(open_window(s)) << s.output();
+    // Its READY=1, as a worker whose helper process reports for it (MAINPID=) sends it.
+    std::error_code ec;
+    baton::notify::send_to(notify_socket, "READY=1\nMAINPID=" + std::to_string(second), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ASSERT_TRUE(is_in_window(s)) << "the message missed the window";
+
+    // The datagram waited on the socket the new image took over.
+    std::string reply;
+    ASSERT_TRUE(wait_until([&] { return generation_of(reply = ask(port)) == 2; })) << s.output();
+    EXPECT_EQ(pid_of(reply), second);
+    ASSERT_TRUE(wait_until([&] { return s.has_output("old worker " + std::to_string(first)); }))
+        << s.output();
+    const std::string log = s.output();
+    const auto upgraded = at(log, "start_server upgraded in ");
+    const auto ready = at(log, "new worker " + std::to_string(second) + " is ready after ");
+    ASSERT_NE(upgraded, std::string::npos) << log;
+    ASSERT_NE(ready, std::string::npos) << log;
+    EXPECT_LT(upgraded, ready) << log;
+    EXPECT_EQ(read_file(status), "2:" + std::to_string(second) + "\n");
     s.signal(SIGTERM);
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
