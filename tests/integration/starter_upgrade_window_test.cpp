@@ -2,7 +2,9 @@
 // What arrives while start_server's new image starts (issue 14, "nothing is lost in the
 // window"): start_server runs through upgrade_window_wrapper, which sleeps before the
 // take-over's execve, so a worker's exit, a HUP and a TERM can be aimed at the window
-// itself. They stay pending across the execve and the new image acts on each, in order.
+// itself. They stay pending across the execve and the new image acts on each, in order. (The
+// kernel hands pending signals over lowest number first, not as they came: HUP, then TERM,
+// is also the order they are sent in here.)
 #include "starter_upgrade_harness.hpp"
 
 #include <baton/notify.hpp>
@@ -89,10 +91,11 @@ std::string dumped_env(const std::string& dump, const std::string& name)
 {
     const std::string text = read_file(dump);
     const std::string key = "\nenv " + name + "=";
-    const auto at = text.find(key);
-    return at == std::string::npos
-               ? std::string{}
-               : text.substr(at + key.size(), text.find('\n', at + key.size()) - at - key.size());
+    const auto from = text.find(key);
+    if (from == std::string::npos)
+        return {};
+    const auto begin = from + key.size();
+    return text.substr(begin, text.find('\n', begin) - begin);
 }
 
 // The N of the first "start_server upgraded in N ms" line, -1 when there is none.
