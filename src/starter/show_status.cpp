@@ -105,7 +105,11 @@ int run_upgrade(const options& opts)
                             (last.starts_with("failed: ") ? last.substr(8) : last));
             return exit_client;
         }
-        if (now->starter.upgrades_done > before->starter.upgrades_done) {
+        // An image that resumed from an older format's record, which lacks the counters,
+        // counts from 0 again: another version saying its upgrade is done has taken over too.
+        if (now->starter.upgrades_done > before->starter.upgrades_done ||
+            (now->starter.version != before->starter.version &&
+             now->starter.last_upgrade == "done")) {
             log_line::write("start_server (pid " + std::to_string(pid) + ") upgraded to baton " +
                             now->starter.version + ", " + std::to_string(now->workers.size()) +
                             " workers kept");

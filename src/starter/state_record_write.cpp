@@ -12,6 +12,15 @@ namespace {
 
 using namespace record_format;
 
+// What this build writes: current_record_version, but in start_server_format10, a test build
+// (tests/integration/workers/CMakeLists.txt) that writes 1.0, as the builds before 1.1 did,
+// so that upgrades between builds of two formats are tested both ways.
+#ifdef BATON_TEST_WRITES_RECORD_1_0
+constexpr record_version written_version{1, 0};
+#else
+constexpr record_version written_version = current_record_version;
+#endif
+
 std::string time_text(clock::time_point t)
 {
     return std::to_string(std::chrono::duration_cast<nanos>(t.time_since_epoch()).count());
@@ -95,9 +104,9 @@ void put_fd(std::string& out, std::string_view key, const std::optional<kept_fd>
 std::string write_record(const upgrade_state& s)
 {
     std::string out;
-    std::string version = std::to_string(current_record_version.major);
-    if (current_record_version.minor != 0)
-        version += "." + std::to_string(current_record_version.minor);
+    std::string version = std::to_string(written_version.major);
+    if (written_version.minor != 0)
+        version += "." + std::to_string(written_version.minor);
     put(out, header_key, {version});
     put(out, "writer", {escaped(s.writer)});
     for (const auto& a : s.argv)
@@ -115,15 +124,17 @@ std::string write_record(const upgrade_state& s)
     put_fd(out, "log", s.log);
     if (s.status_file)
         put(out, "status-file", {escaped(*s.status_file)});
-    if (!s.exe.empty())
-        put(out, "exe", {escaped(s.exe)});
-    put(out, "upgrades", {std::to_string(s.upgrades_done), std::to_string(s.upgrades_failed)});
-    if (s.started_at)
-        put(out, "started-at", {std::to_string(*s.started_at)});
-    if (s.upgrade_began)
-        put(out, "upgrade-began", {time_text(s.upgrade_began)});
-    for (const auto& i : s.images)
-        put(out, "image", {escaped(i)});
+    if constexpr (written_version.minor >= 1) {
+        if (!s.exe.empty())
+            put(out, "exe", {escaped(s.exe)});
+        put(out, "upgrades", {std::to_string(s.upgrades_done), std::to_string(s.upgrades_failed)});
+        if (s.started_at)
+            put(out, "started-at", {std::to_string(*s.started_at)});
+        if (s.upgrade_began)
+            put(out, "upgrade-began", {time_text(s.upgrade_began)});
+        for (const auto& i : s.images)
+            put(out, "image", {escaped(i)});
+    }
     out += end_line;
     out += '\n';
     return out;

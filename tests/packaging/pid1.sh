@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # start_server as a container's entrypoint: PID 1 of a new pid namespace (what a container
 # runtime gives it), its worker leaving an orphan that exits (a zombie unless PID 1 reaps
-# it) and one that lives on. Requests run through a HUP and a TERM sent from outside the
-# namespace, as a runtime sends them; none may fail, no zombie may stay, and start_server
-# must exit 0 after the drain. The listener is a unix socket in the scratch directory.
+# it) and one that lives on. Requests run through a USR2 (start_server upgrades in place:
+# the same pid, the same worker), a HUP and a TERM sent from outside the namespace, as a
+# runtime sends them; none may fail, no zombie may stay, and start_server must exit 0 after
+# the drain. The listener is a unix socket in the scratch directory.
 # Usage: pid1.sh BIN_DIR WORK_DIR; exit 77 (skip) where it cannot run.
 set -euo pipefail
 bin=$1 work=$2
@@ -55,9 +56,11 @@ wait_for "the first generation" serving
 zombies() { local n=0 c; for c in $(cat "/proc/$pid1/task/"*/children 2>/dev/null); do
     [ "$(awk '/^State/ {print $2}' "/proc/$c/status" 2>/dev/null)" = Z ] && n=$((n + 1)); done; echo $n; }
 no_zombie() { [ "$(zombies)" -eq 0 ]; }
+# children_with ARGS: the live children of PID 1 whose command line is ARGS, one a line.
+children_with() { local c want; want=$(printf '%s\\0' "$@"); for c in $(cat "/proc/$pid1/task/"*/children 2>/dev/null); do
+    if [ "$(sed 's/\x0/\\0/g' "/proc/$c/cmdline" 2>/dev/null)" = "$want" ]; then echo "$c"; fi; done; }
 # children_running ARGS: how many live children of PID 1 have the command line ARGS.
-children_running() { local n=0 c want; want=$(printf '%s\\0' "$@"); for c in $(cat "/proc/$pid1/task/"*/children 2>/dev/null); do
-    [ "$(sed 's/\x0/\\0/g' "/proc/$c/cmdline" 2>/dev/null)" = "$want" ] && n=$((n + 1)); done; echo $n; }
+children_running() { children_with "$@" | wc -l; }
 short_orphans_gone() { [ "$(children_running sleep 0.2)" -eq 0 ]; }
 # load STEP: requests one after another until the file stop-STEP appears (at most 30 s),
 # the count so far in done-STEP. A refused connection (curl 7: the listener is closed, as
@@ -69,12 +72,14 @@ load() {
         get >/dev/null 2>>"$work/load-$1.err" || rc=$?
         n=$((n + 1))
         case $rc in 0) ;; 7) refused=$((refused + 1)) ;; *) failed=$((failed + 1)) ;; esac
-        echo "$n" >"$work/done-$1"
+        echo "$n" >"$work/done-$1.new" && mv "$work/done-$1.new" "$work/done-$1" # never read half-written
     done
     echo "$n $failed $refused" >"$work/load-$1.result"
 }
-# busy STEP: the load has made 20 requests (a HUP or TERM then lands mid-load).
-busy() { [ "$(cat "$work/done-$1" 2>/dev/null || echo 0)" -ge 20 ]; }
+# done_so_far STEP: how many requests the load has made.
+done_so_far() { cat "$work/done-$1" 2>/dev/null || echo 0; }
+# busy STEP [N]: the load has made N requests, 20 by default (a signal then lands mid-load).
+busy() { [ "$(done_so_far "$1")" -ge "${2:-20}" ]; }
 # finish STEP LOADER: stops the load and checks that no request failed.
 finish() {
     touch "$work/stop-$1" && wait "$2"
@@ -82,6 +87,22 @@ finish() {
     echo "$1: $n requests, $failed failed, $refused refused once the listener closed"
     [ "$failed" -eq 0 ] || { cat "$work/load-$1.err" >&2; exit 1; }
 }
+
+echo "== USR2 from outside the namespace, under load: start_server upgrades in place"
+worker=$(children_with "$bin/hello")
+[ "$(wc -w <<<"$worker")" -eq 1 ] || { echo "expected one worker, saw: $worker" >&2; exit 1; }
+load usr2 & loader=$!
+wait_for "requests under way" busy usr2
+kill -USR2 "$pid1"
+wait_for "the upgrade" grep -q "start_server upgraded in .* ms, 1 workers kept" "$work/start_server.log"
+wait_for "requests after it" busy usr2 $(($(done_so_far usr2) + 20))
+finish usr2 $loader
+grep "upgrad" "$work/start_server.log"
+# The same process, still PID 1, the same worker serving.
+[ "$(awk '/^NSpid/ {print $3}' "/proc/$pid1/status")" = 1 ] || { echo "start_server is no longer PID 1" >&2; exit 1; }
+[ "$(awk '{print $1}' "/proc/$unshare_pid/task/$unshare_pid/children")" = "$pid1" ] || { echo "PID 1 changed" >&2; exit 1; }
+[ "$(children_with "$bin/hello")" = "$worker" ] || { echo "the worker changed: $(children_with "$bin/hello")" >&2; exit 1; }
+echo "start_server (pid $pid1 outside, 1 inside) upgraded; worker $worker kept"
 
 echo "== HUP from outside the namespace, under load"
 load hup & loader=$!

@@ -4,7 +4,8 @@
 # /run/systemd/system it needs), the units as shipped but for the binary paths and the
 # listener (a unix socket in the scratch directory instead of 127.0.0.1:8080: no fixed port).
 # Requests run during each step; none may fail: the socket stays with systemd throughout,
-# so even a restart of start_server itself only queues connections.
+# so even a restart of start_server itself only queues connections, and an upgrade of
+# start_server in place (SIGUSR2) keeps its MainPID and its workers.
 # Usage: systemd_user.sh SOURCE_DIR BIN_DIR WORK_DIR; exit 77 (skip) where it cannot run.
 set -euo pipefail
 src=$1 bin=$2 work=$3
@@ -103,6 +104,29 @@ load restart & loader=$!
 timeout 60 systemctl --user restart baton-hello.service
 check_load $loader restart
 systemctl --user status baton-hello.service --no-pager | sed -n '1,12p'
+
+step "upgrade of start_server in place (docs/start_server.md's recipe): the same MainPID"
+main=$(systemctl --user show baton-hello.service -p MainPID --value)
+gen_pid=$(cat "$status_file") # GEN:PID of the generation serving
+load upgrade & loader=$!
+systemctl --user kill -s USR2 --kill-whom=main baton-hello.service
+# The new image sends READY=1 with its STATUS= once it has taken every worker over.
+upgraded=0
+for _ in $(seq 100); do # 10 s at most
+    text=$(systemctl --user show baton-hello.service -p StatusText --value)
+    if [[ $text == "start_server upgraded"* ]]; then upgraded=1 && break; fi
+    sleep 0.1 # polling the manager's view: nothing to wait on instead
+done
+state=$(systemctl --user show baton-hello.service -p ActiveState -p SubState --value | tr '\n' ' ')
+echo "after the upgrade: $state; StatusText: $text"
+[ $upgraded -eq 1 ] || { echo "no upgrade in the status" >&2; exit 1; }
+want="start_server upgraded; generation ${gen_pid%%:*} ready (pid ${gen_pid#*:}); upgraded 1 times"
+[ "$text" = "$want" ] || { echo "StatusText is not: $want" >&2; exit 1; }
+[ "$state" = "active running " ] || { echo "unit left $state" >&2; exit 1; }
+now=$(systemctl --user show baton-hello.service -p MainPID --value)
+[ "$now" = "$main" ] || { echo "MainPID changed from $main to $now" >&2; exit 1; }
+[ "$(cat "$status_file")" = "$gen_pid" ] || { echo "the generation changed" >&2; exit 1; }
+check_load $loader upgrade
 
 step "stop: the workers drain, start_server exits 0"
 timeout 60 systemctl --user stop baton-hello.service baton-hello.socket
