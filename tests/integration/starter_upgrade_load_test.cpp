@@ -7,6 +7,7 @@
 #include "support/http_load.hpp"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +22,13 @@ namespace {
 using namespace starter_test;
 
 constexpr std::string_view hello_body = "Hello, baton!\n";
+
+ino_t inode_of(const std::string& path)
+{
+    struct stat st {};
+
+    return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
 
 struct StarterUpgradeLoad : ::testing::Test {
     temp_dir dir;
@@ -88,6 +96,7 @@ TEST_F(StarterUpgradeLoad, FiftyUpgradesAmongHupsUnderLoadLoseNoRequestAndKeepWh
     ASSERT_TRUE(link.starts_with("socket:[")) << link;
     const std::string pid_text = std::to_string(server) + "\n";
     ASSERT_EQ(read_file(pid_file), pid_text);
+    const auto pid_file_inode = inode_of(pid_file); // the same file, never written again
 
     // 2 clients of each kind: GET keep-alive, GET HTTP/1.0, POST keep-alive with a body
     http_load load(port, 2, 1'000'000, std::string(hello_body));
@@ -101,6 +110,7 @@ TEST_F(StarterUpgradeLoad, FiftyUpgradesAmongHupsUnderLoadLoseNoRequestAndKeepWh
         SCOPED_TRACE("upgrade " + std::to_string(step) + ", generation " + std::to_string(gen));
         const bool is_with_hup = step % 5 == 0; // 10 of them: a restart under way
         const auto workers = children_of(server);
+        const int served_before = t.completed;
         if (is_with_hup) {
             s.signal(SIGHUP);
             ++gen;
@@ -117,21 +127,30 @@ TEST_F(StarterUpgradeLoad, FiftyUpgradesAmongHupsUnderLoadLoseNoRequestAndKeepWh
         else
             EXPECT_EQ(children_of(server), workers);         // an upgrade alone keeps the workers
         EXPECT_EQ(socket_link(server, sockets[0].fd), link); // the same socket, never re-bound
-        EXPECT_EQ(listening_sockets(server).size(), 1u);
         EXPECT_EQ(read_file(pid_file), pid_text);
+        EXPECT_EQ(inode_of(pid_file), pid_file_inode);
         EXPECT_TRUE(status_is_well_formed(server));
         EXPECT_TRUE(second_instance_is_refused());
+        // requests went on across this step: the upgrade happened under load
+        ASSERT_TRUE(wait_until([&] { return t.completed >= served_before + 3; }))
+            << t.failure_report();
         ASSERT_EQ(t.failed.load(), 0) << t.failure_report();
     }
     // the load goes on after the last upgrade, then stops
     const int before = t.completed;
     ASSERT_TRUE(wait_until([&] { return t.completed >= before + 100; })) << t.failure_report();
     load.stop();
+    // Read once: /proc/net/tcp is long with the HTTP/1.0 clients' closed connections.
+    const auto after = listening_sockets(server);
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].fd, sockets[0].fd);
+    EXPECT_EQ(after[0].port, port);
 
+    RecordProperty("requests", t.completed.load());
     EXPECT_EQ(t.failed.load(), 0) << t.failure_report();
     EXPECT_EQ(t.non_2xx.load(), 0);
     for (auto kind : every_load_kind)
-        EXPECT_GE(t.by_kind.at(static_cast<std::size_t>(kind)).load(), 50) << to_string(kind);
+        EXPECT_GE(t.by_kind.at(static_cast<std::size_t>(kind)).load(), 30) << to_string(kind);
     EXPECT_GE(t.completed.load(), 300); // a floor: the load ran throughout, never stalled
     EXPECT_EQ(s.pid(), server);
     EXPECT_EQ(count_of(s.output(), "starting now"), 1u) << s.output(); // resumed, never set up
