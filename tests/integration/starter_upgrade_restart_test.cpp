@@ -60,12 +60,12 @@ struct StarterUpgradeRestart : ::testing::Test {
     }
 };
 
+/// Where the `nth` occurrence of `needle` starts in `log`; npos when there are fewer.
 std::size_t position_of(const std::string& log, const std::string& needle, std::size_t nth = 1)
 {
-    std::size_t at = std::string::npos;
-    for (std::size_t i = 0, from = 0; i < nth; ++i, from = at + 1)
-        if ((at = log.find(needle, from)) == std::string::npos)
-            break;
+    std::size_t at = log.find(needle);
+    for (std::size_t i = 1; i < nth && at != std::string::npos; ++i)
+        at = log.find(needle, at + 1);
     return at;
 }
 
