@@ -120,6 +120,9 @@ TEST_F(StarterUpgradeLoad, FiftyUpgradesAmongHupsUnderLoadLoseNoRequestAndKeepWh
         } else {
             child_process c(client);
             ASSERT_EQ(c.wait_for_exit_code(), 0) << c.output() << s.output();
+            EXPECT_TRUE(c.has_output("start_server (pid " + std::to_string(server) +
+                                     ") upgraded to baton "))
+                << c.output();
         }
         ASSERT_TRUE(upgraded(s, step)) << s.output();
         if (is_with_hup)
