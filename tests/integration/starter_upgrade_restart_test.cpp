@@ -96,6 +96,10 @@ TEST_F(StarterUpgradeRestart, UpgradeWhileTheNewGenerationWarmsUpCompletesBothAn
               1u)
         << log;
     EXPECT_EQ(count_of(log, "sending TERM to old workers"), 1u) << log;
+    // retired once its successor was ready, not when the image changed
+    EXPECT_GT(position_of(log, "sending TERM to old workers"),
+              position_of(log, "is ready after", 2))
+        << log;
     EXPECT_EQ(count_of(log, "old worker " + std::to_string(first) + " died, status:0"), 1u) << log;
     EXPECT_EQ(count_of(log, "starting new worker"), 2u) << log;
     EXPECT_EQ(s.pid(), server);
