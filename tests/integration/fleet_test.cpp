@@ -6,6 +6,7 @@
 // one request may fail or be non-2xx, and HAProxy must not have retried one to hide it
 // (docs/fleet.md). Correctness only; bench/fleet measures the rest.
 #include "support/child_process.hpp"
+#include "support/http_load.hpp"
 #include "support/loopback.hpp"
 #include "support/raw_http.hpp"
 
@@ -18,17 +19,13 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 using namespace baton::test;
@@ -109,78 +106,6 @@ show_stat(const std::filesystem::path& socket)
         }
     }
     return rows;
-}
-
-/// What the load saw, shared by its threads.
-struct tally {
-    std::atomic<int> completed{0};
-    std::atomic<int> failed{0};
-    std::atomic<int> non_2xx{0};
-    std::mutex mutex;
-    std::vector<std::string> failures; ///< the first few, for the failure message
-
-    void fail(std::string what)
-    {
-        ++failed;
-        std::lock_guard lock(mutex);
-        if (failures.size() < 10)
-            failures.push_back(std::move(what));
-    }
-};
-
-enum class load_kind { get_keep_alive, get_close, post_keep_alive };
-
-std::string request_for(load_kind kind)
-{
-    switch (kind) {
-    case load_kind::get_keep_alive:
-        return make_get_request("/");
-    case load_kind::get_close:
-        return "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    case load_kind::post_keep_alive:
-        break;
-    }
-    const std::string body(1024, 'x');
-    return "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-/// One client: requests of `kind` back to back until `is_done` (bounded by `max_requests`),
-/// a new connection when the last one closed or is not kept alive.
-void client(std::uint16_t port, load_kind kind, int max_requests, const std::atomic<bool>& is_done,
-            tally& t)
-{
-    const std::string request = request_for(kind);
-    std::optional<raw_connection> conn;
-    for (int i = 0; i < max_requests && !is_done; ++i) {
-        if (!conn) {
-            std::error_code ec;
-            unique_fd fd = connect_tcp("127.0.0.1", port, ec);
-            if (!fd) {
-                t.fail("connect: " + ec.message());
-                continue;
-            }
-            conn.emplace(std::move(fd));
-        }
-        const auto sent = conn->send(request);
-        const auto r = sent ? read_result{} : conn->read_response(10s);
-        if (sent || !r.is_complete()) {
-            t.fail(request.substr(0, 14) + ": " + (sent ? sent.message() : r.detail) + " (" +
-                   std::string(to_string(r.outcome)) + ")");
-            conn.reset();
-            continue;
-        }
-        const bool is_right = r.response.status / 100 == 2 && r.response.body == expected_body;
-        if (!is_right) {
-            ++t.non_2xx;
-            t.fail(request.substr(0, 14) + ": " + r.response.status_line);
-        } else {
-            ++t.completed;
-        }
-        // a client drops a connection that gave an error, as browsers and ab do
-        if (!is_right || kind == load_kind::get_close || r.response.is_connection_close())
-            conn.reset();
-    }
 }
 
 /// The three hosts and the balancer, all child processes of the test.
@@ -314,28 +239,8 @@ TEST(Fleet, StrictHaproxyLosesNothingAcrossRollingRestartAndStopStart)
             << f.host(n).output() << f.balancer().output();
 
     // the load: 8 clients each of GET keep-alive, GET HTTP/1.0 and POST keep-alive
-    tally t;
-    std::atomic<bool> is_done{false};
-    std::vector<std::thread> clients;
-    for (auto kind : {load_kind::get_keep_alive, load_kind::get_close, load_kind::post_keep_alive})
-        for (int i = 0; i < 8; ++i)
-            clients.emplace_back(client, f.front_port(), kind, 2000, std::cref(is_done),
-                                 std::ref(t));
-    auto stop_load = [&] {
-        is_done = true;
-        for (auto& c : clients)
-            c.join();
-        clients.clear();
-    };
-
-    struct joiner {
-        std::function<void()> f;
-
-        ~joiner() { f(); }
-    } join_at_exit{[&] {
-        if (!clients.empty())
-            stop_load();
-    }};
+    http_load load(f.front_port(), 8, 2000, std::string(expected_body));
+    load_tally& t = load.tally();
 
     ASSERT_TRUE(wait_until([&] { return t.completed >= 200; }, 30s)) << t.failed.load();
 
@@ -355,11 +260,9 @@ TEST(Fleet, StrictHaproxyLosesNothingAcrossRollingRestartAndStopStart)
     // a few thousand requests in all, the last ones over the whole fleet again
     const int before_tail = t.completed;
     ASSERT_TRUE(wait_until([&] { return t.completed >= std::max(3000, before_tail + 300); }, 60s));
-    stop_load();
+    load.stop();
 
-    std::string failures;
-    for (const auto& line : t.failures)
-        failures += "  " + line + "\n";
+    const std::string failures = t.failure_report();
     EXPECT_EQ(t.failed.load(), 0) << failures;
     EXPECT_EQ(t.non_2xx.load(), 0) << failures;
     const auto [retries, redispatches] = f.retries();

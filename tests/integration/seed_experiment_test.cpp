@@ -5,6 +5,7 @@
 // the server says `Connection: close`). Correctness only: not one request may fail or be
 // truncated, and several generations must have served. Speed is measured in bench/seed.
 #include "support/child_process.hpp"
+#include "support/http_load.hpp"
 #include "support/loopback.hpp"
 #include "support/raw_http.hpp"
 
@@ -13,7 +14,6 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,85 +24,6 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::string_view expected_body = "Hello, baton!\n";
-
-/// What the clients saw, shared between their threads.
-struct tally {
-    std::atomic<int> completed{0};
-    std::atomic<int> failed{0};
-    std::atomic<int> closes_on_keepalive{0}; ///< `Connection: close` while keeping alive
-    std::mutex mutex;
-    std::vector<std::string> failures; ///< the first few, for the failure message
-
-    void fail(std::string what)
-    {
-        ++failed;
-        std::lock_guard lock(mutex);
-        if (failures.size() < 10)
-            failures.push_back(std::move(what));
-    }
-};
-
-/// A response is right when it is complete, 200 and carries the whole body.
-bool check(const read_result& r, tally& t, std::string_view client)
-{
-    if (r.is_complete() && r.response.status == 200 && r.response.body == expected_body)
-        return true;
-    t.fail(std::string(client) + ": " + std::string(to_string(r.outcome)) + " status " +
-           std::to_string(r.response.status) + " body \"" + r.response.body + "\" " + r.detail);
-    return false;
-}
-
-/// ab's way: HTTP/1.0, one connection per request, the body ends at the close.
-void ab_style_client(std::uint16_t port, int requests, tally& t)
-{
-    for (int i = 0; i < requests; ++i) {
-        std::error_code ec;
-        unique_fd fd = connect_tcp("127.0.0.1", port, ec);
-        if (!fd) {
-            t.fail("ab-style: connect: " + ec.message());
-            continue;
-        }
-        raw_connection conn(std::move(fd));
-        if (auto sent = conn.send("GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")) {
-            t.fail("ab-style: send: " + sent.message());
-            continue;
-        }
-        if (check(conn.read_response(10s), t, "ab-style"))
-            ++t.completed;
-    }
-}
-
-/// wrk's way: HTTP/1.1 keep-alive, the next request sent the instant a response is read.
-void keepalive_client(std::uint16_t port, int requests, tally& t)
-{
-    std::optional<raw_connection> conn;
-    for (int i = 0; i < requests; ++i) {
-        if (!conn) {
-            std::error_code ec;
-            unique_fd fd = connect_tcp("127.0.0.1", port, ec);
-            if (!fd) {
-                t.fail("keep-alive: connect: " + ec.message());
-                continue;
-            }
-            conn.emplace(std::move(fd));
-        }
-        if (auto sent = conn->send(make_get_request("/"))) {
-            t.fail("keep-alive: send: " + sent.message());
-            conn.reset();
-            continue;
-        }
-        const auto r = conn->read_response(10s);
-        if (!check(r, t, "keep-alive")) {
-            conn.reset();
-            continue;
-        }
-        ++t.completed;
-        if (r.response.is_connection_close()) {
-            ++t.closes_on_keepalive;
-            conn.reset();
-        }
-    }
-}
 
 /// Lines starting with `prefix` that end with `suffix`.
 std::size_t count_lines(const std::string& log, std::string_view prefix, std::string_view suffix)
@@ -165,11 +86,16 @@ TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
         << starter.output();
     ASSERT_TRUE(starter.wait_for_output("is ready", 10s)) << starter.output();
 
-    tally t;
+    // ab's way (HTTP/1.0, a connection per request) and wrk's (keep-alive, back to back),
+    // each client its number of requests
+    load_tally t;
+    const std::atomic<bool> is_never_done{false};
     std::vector<std::thread> clients;
     for (int i = 0; i < clients_each; ++i) {
-        clients.emplace_back(ab_style_client, port, ab_requests, std::ref(t));
-        clients.emplace_back(keepalive_client, port, keepalive_requests, std::ref(t));
+        clients.emplace_back(run_load_client, port, load_kind::get_close, ab_requests,
+                             std::cref(is_never_done), std::ref(t), expected_body, 10s);
+        clients.emplace_back(run_load_client, port, load_kind::get_keep_alive, keepalive_requests,
+                             std::cref(is_never_done), std::ref(t), expected_body, 10s);
     }
 
     // a HUP every 100 ms until every client is done (bounded: 600 HUPs, one minute)
@@ -195,10 +121,7 @@ TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
     EXPECT_EQ(describe_wait_status(*status), describe_wait_status(0)) << starter.output();
     const std::string log = starter.output();
 
-    std::string failures;
-    for (const auto& f : t.failures)
-        failures += "  " + f + "\n";
-    EXPECT_EQ(t.failed.load(), 0) << failures;
+    EXPECT_EQ(t.failed.load(), 0) << t.failure_report();
     EXPECT_EQ(t.completed.load(), clients_each * (ab_requests + keepalive_requests));
     EXPECT_GE(hups, 10);
     // several generations served and drained cleanly under load
@@ -209,5 +132,5 @@ TEST(SeedExperiment, NoRequestFailsWhileRestartingEvery100Ms)
     EXPECT_EQ(log.find("died unexpectedly"), std::string::npos) << log;
     EXPECT_EQ(log.find("failed to start"), std::string::npos) << log;
     // keep-alive connections crossed drains: told to close, never cut
-    EXPECT_GE(t.closes_on_keepalive.load(), 1);
+    EXPECT_GE(t.closes_on_keep_alive.load(), 1);
 }
