@@ -491,12 +491,14 @@ TEST_F(StarterPreflight, StopDuringThePreflightCancelsTheUpgradeAndKillsTheCheck
     ASSERT_TRUE(serves_generation(1)) << s.output();
     const pid_t first = pid_of(ask(port));
     install_slow_check(exe, gate); // never opened: the check would wait about 20 s
-    s.signal(SIGUSR2);
+    child_process client({program("start_server"), "--upgrade", "--pid-file=" + pid_file});
     const pid_t check = preflight_child(s.pid(), first);
     ASSERT_GT(check, 0) << s.output();
     const auto sent = std::chrono::steady_clock::now();
     s.signal(SIGTERM);
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_EQ(client.wait_for_exit_code(), 3) << client.output(); // cancelled, or the server gone
+    EXPECT_TRUE(client.has_output("upgrade failed: ")) << client.output();
     EXPECT_LT(std::chrono::steady_clock::now() - sent, 10s); // not held up by the preflight
     EXPECT_TRUE(s.has_output("upgrade cancelled: start_server is stopping (preflight pid " +
                              std::to_string(check) + " killed)"))
