@@ -9,7 +9,7 @@
 #
 # Every log line is time-stamped as it arrives, by a reader blocked on the pipe (as in
 # restart_latency.sh). Prints median and p99 in ms (3 decimals), fds and VmRSS (kB).
-# Not measured yet: requests/s under wrk during a series of upgrades.
+# Requests/s under wrk during a series of upgrades: upgrade_throughput.sh.
 set -euo pipefail
 bin=${1:-$(dirname "$0")/../../build/release/bin}
 rounds=${2:-100}

@@ -9,6 +9,7 @@
 #include "machine.hpp"
 #include "notify_socket.hpp"
 #include "pid_file.hpp"
+#include "preflight.hpp"
 #include "process_effects.hpp"
 #include "restart_record.hpp"
 #include "signal_name.hpp"
@@ -82,6 +83,8 @@ struct supervisor_setup {
     detail::unique_fd running_image;       ///< what a failed upgrade rolls back to
     upgrade_state carried;                 ///< the upgrade counters, start time and images
     bool is_upgrade_asked = false;         ///< SIGUSR2 read, not acted on yet
+    std::optional<preflight> check;        ///< the upgrade under way, its preflight running
+    clock::time_point upgrade_began{};     ///< its USR2: the upgrade's time includes the check
     std::string last_upgrade;              ///< for --show-status: `done`, `failed: WHY`
 
     supervisor_setup() = default;
@@ -275,54 +278,103 @@ std::vector<int> own_fds(const supervisor_setup& s)
     return fds;
 }
 
-// SIGUSR2: execute the binary start_server was started from, under this pid. Returns only
-// when the upgrade did not happen (its line written, counted); nothing changed then.
-void upgrade(const options& opts, supervisor_setup& s, process_effects& fx, const machine& m)
+bool is_stopping(const machine& m)
 {
-    if (m.current_state() == state::stopping || m.current_state() == state::stopped ||
-        m.snapshot().stop) {
-        log_line::write(log_line::signal_ignored("USR2", "start_server is stopping"));
-        return;
-    }
-    log_line::write("received USR2, upgrading start_server (" + std::string(baton_version()) + ")");
-    auto st = state_to_carry(opts, s, m);
-    const auto began = clock::now(); // the upgrade's time includes its preflight
-    st.upgrade_began = began;
-    std::string error;
-    auto state_fd = state_memfd(write_record(st), error);
-    if (!state_fd) {
-        error = "state: " + error;
-    } else if (auto why = run_preflight(s.self, state_fd.get(), preflight_timeout); !why.empty()) {
-        error = "preflight: " + s.self.exe + ": " + why;
-        state_fd.reset();
-    } else {
-        // The state may have moved during the preflight: carry it as it is now.
-        st = state_to_carry(opts, s, m);
-        st.upgrade_began = began;
-        state_fd = state_memfd(write_record(st), error);
-        if (!state_fd)
-            error = "state: " + error;
-    }
-    if (state_fd) {
-        fx.tell_systemd("RELOADING=1");
-        fx.tell_systemd("STATUS=upgrading start_server");
-        const auto fds = own_fds(s);
-        for (const int fd : fds)
-            set_cloexec(fd, false);
-        set_cloexec(state_fd.get(), false);
-        set_cloexec(s.running_image.get(), false);
-        error = "exec: " + s.self.exe + ": " +
-                exec_upgraded(s.self, state_fd.get(), s.running_image.get());
-        for (const int fd : fds)
-            set_cloexec(fd, true);
-        set_cloexec(s.running_image.get(), true);
-    }
+    return m.current_state() == state::stopping || m.current_state() == state::stopped ||
+           m.snapshot().stop;
+}
+
+// An upgrade that did not happen (nothing changed): counted, logged, and systemd hears the
+// old image still serves.
+void upgrade_failed(supervisor_setup& s, process_effects& fx, const machine& m,
+                    const std::string& error)
+{
     ++s.carried.upgrades_failed;
     s.last_upgrade = "failed: " + error;
     log_line::write("upgrade failed: " + error);
     const auto serving = m.current_pid();
     fx.tell_systemd("READY=1\nSTATUS=upgrade failed (" + error + ")" +
                     (serving ? "; pid " + std::to_string(*serving) + " still serving" : ""));
+}
+
+// The record (docs/design.md §2.4) of the state as it is now, in a memfd; empty and `error`
+// (`state: ...`) when it cannot be written.
+detail::unique_fd record_now(const options& opts, const supervisor_setup& s, const machine& m,
+                             std::string& error)
+{
+    auto st = state_to_carry(opts, s, m);
+    st.upgrade_began = s.upgrade_began;
+    auto fd = state_memfd(write_record(st), error);
+    if (!fd)
+        error = "state: " + error;
+    return fd;
+}
+
+// SIGUSR2: the state as it is now into a memfd, and the new image's preflight started on it
+// beside the loop (check_upgrade goes on when it is done). One upgrade at a time.
+void begin_upgrade(const options& opts, supervisor_setup& s, process_effects& fx, const machine& m)
+{
+    if (s.check || is_stopping(m)) {
+        log_line::write(log_line::signal_ignored("USR2", s.check ? "an upgrade is in progress"
+                                                                 : "start_server is stopping"));
+        return;
+    }
+    log_line::write("received USR2, upgrading start_server (" + std::string(baton_version()) + ")");
+    s.upgrade_began = clock::now();
+    std::string error;
+    const auto state_fd = record_now(opts, s, m, error);
+    if (!state_fd)
+        return upgrade_failed(s, fx, m, error);
+    auto child = preflight::start(s.self, state_fd.get(), preflight_time_limit(), error);
+    if (!child)
+        return upgrade_failed(s, fx, m, "preflight: " + s.self.exe + ": " + error);
+    s.check.emplace(std::move(*child));
+}
+
+// Execute the binary start_server was started from, under this pid, with the state as it is
+// now (it moved during the preflight). Returns only when the exec failed (counted, logged).
+void exec_upgrade(const options& opts, supervisor_setup& s, process_effects& fx, const machine& m)
+{
+    std::string error;
+    const auto state_fd = record_now(opts, s, m, error);
+    if (!state_fd)
+        return upgrade_failed(s, fx, m, error);
+    fx.tell_systemd("RELOADING=1");
+    fx.tell_systemd("STATUS=upgrading start_server");
+    auto fds = own_fds(s);
+    fds.push_back(s.running_image.get());
+    for (const int fd : fds)
+        set_cloexec(fd, false);
+    set_cloexec(state_fd.get(), false);
+    error =
+        "exec: " + s.self.exe + ": " + exec_upgraded(s.self, state_fd.get(), s.running_image.get());
+    for (const int fd : fds)
+        set_cloexec(fd, true);
+    upgrade_failed(s, fx, m, error);
+}
+
+// Every turn while a preflight runs: a stop cancels the upgrade; a verdict ends it, by the
+// exec or with its reason.
+void check_upgrade(const options& opts, supervisor_setup& s, process_effects& fx, const machine& m)
+{
+    if (!s.check)
+        return;
+    if (is_stopping(m)) {
+        const pid_t pid = s.check->pid();
+        s.check.reset(); // killed and reaped
+        ++s.carried.upgrades_failed;
+        s.last_upgrade = "failed: cancelled (start_server is stopping)";
+        log_line::write("upgrade cancelled: start_server is stopping (preflight pid " +
+                        std::to_string(pid) + " killed)");
+        return;
+    }
+    if (!s.check->is_done(clock::now()))
+        return;
+    const std::string why = s.check->verdict();
+    s.check.reset();
+    if (!why.empty())
+        return upgrade_failed(s, fx, m, "preflight: " + s.self.exe + ": " + why);
+    exec_upgrade(opts, s, fx, m);
 }
 
 // Every signal queued on the signalfd, as the machine's events.
@@ -335,8 +387,12 @@ void on_signals(supervisor_setup& s, machine& m)
         if (sig == SIGCHLD) {
             int status = 0;
             pid_t pid = 0;
-            while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0)
-                m.on_child_exit(pid, status, clock::now());
+            while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+                if (s.check && pid == s.check->pid())
+                    s.check->on_exit(status); // the upgrade's to judge, not a worker's exit
+                else
+                    m.on_child_exit(pid, status, clock::now());
+            }
         } else if (sig == SIGHUP) {
             m.on_hup(now);
         } else if (sig == SIGTERM) {
@@ -383,15 +439,18 @@ health_state health_of(const machine& m)
     return {health_phase::starting, 0};
 }
 
-// poll(2)'s timeout: until the machine's (or the health endpoint's) next deadline, at most a
-// minute; at most a second when an envdir is read (it may turn auto-restart on at any time).
-int poll_timeout(const machine& m, const std::optional<health_endpoint>& health,
-                 bool is_polling_env)
+// poll(2)'s timeout: until the machine's (or the health endpoint's, or the preflight's) next
+// deadline, at most a minute; at most a second when an envdir is read (it may turn
+// auto-restart on at any time).
+int poll_timeout(const machine& m, const supervisor_setup& s, bool is_polling_env)
 {
     int timeout = -1;
     auto deadline = m.next_deadline();
-    if (const auto h = health ? health->next_deadline() : std::nullopt)
-        deadline = deadline ? std::min(*deadline, *h) : *h;
+    for (const auto other :
+         {s.health ? s.health->next_deadline() : std::nullopt,
+          s.check ? std::optional<clock::time_point>(s.check->deadline()) : std::nullopt})
+        if (other)
+            deadline = deadline ? std::min(*deadline, *other) : *other;
     if (deadline) {
         const auto left = std::chrono::ceil<milliseconds>(*deadline - clock::now()).count();
         timeout = static_cast<int>(std::clamp<long long>(left, 0, 60'000));
@@ -489,13 +548,18 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
         status.facts().upgrades_failed = s.carried.upgrades_failed;
         status.facts().last_upgrade = s.last_upgrade;
         status.update(m.snapshot(), clock::now()); // after the start and every turn's events
-        // The watches first, then the health endpoint's (its connections come and go).
+        // The watches first, then a preflight's output, then the health endpoint's (its
+        // connections come and go).
         fds.clear();
         for (const auto& w : watches)
             fds.push_back({w.fd, POLLIN, 0});
+        const bool is_checking = s.check && s.check->fd() >= 0;
+        if (is_checking)
+            fds.push_back({s.check->fd(), POLLIN, 0});
+        const std::size_t own = fds.size();
         if (s.health)
             s.health->add_pollfds(fds);
-        const int rc = ::poll(fds.data(), fds.size(), poll_timeout(m, s.health, is_polling_env));
+        const int rc = ::poll(fds.data(), fds.size(), poll_timeout(m, s, is_polling_env));
         if (rc < 0 && errno != EINTR) {
             // Never leave the workers behind: report, back off a little, keep supervising.
             log_line::write(std::string("poll failed: ") + std::strerror(errno));
@@ -509,14 +573,18 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
             // waiting for POLLIN alone would leave it pending and poll returning at once.
             if (fds[i].revents & (POLLIN | POLLERR | POLLHUP))
                 watches[i].on_readable();
-        if (std::exchange(s.is_upgrade_asked, false))
-            upgrade(opts, s, fx, m);
+        if (rc > 0 && is_checking && s.check &&
+            (fds[own - 1].revents & (POLLIN | POLLERR | POLLHUP)))
+            s.check->on_readable();
+        if (std::exchange(s.is_upgrade_asked, false)) // ignored while a preflight runs
+            begin_upgrade(opts, s, fx, m);
+        check_upgrade(opts, s, fx, m);
         m.on_tick(clock::now());
         if (s.health) { // after the signals: a stop is reported from its first moment
             s.health->set_state(health_of(m));
             const auto now = clock::now();
             if (rc > 0)
-                s.health->on_poll(fds.data() + watches.size(), fds.size() - watches.size(), now);
+                s.health->on_poll(fds.data() + own, fds.size() - own, now);
             s.health->on_tick(now);
         }
     }

@@ -6,7 +6,6 @@
 #include "status_report.hpp"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -176,12 +175,7 @@ std::string exec_rollback(const invocation& inv, int rollback_fd, int state_fd,
     return std::strerror(errno);
 }
 
-namespace {
-
-// The preflight child: its output to `out`, then the new image in check mode with the state
-// on descriptor 3 and nothing else of start_server's (the listeners, the health socket: a
-// check that hangs must not hold them).
-[[noreturn]] void exec_check(const invocation& inv, int state_fd, int out)
+void exec_check(const invocation& inv, int state_fd, int out)
 {
     ::dup2(out, STDOUT_FILENO);
     ::dup2(out, STDERR_FILENO);
@@ -202,61 +196,6 @@ namespace {
     const std::string line = std::string("exec: ") + std::strerror(errno) + "\n";
     [[maybe_unused]] const auto n = ::write(STDOUT_FILENO, line.data(), line.size());
     ::_exit(127);
-}
-
-// The first line of `text`, printable, at most 200 bytes.
-std::string first_line(const std::string& text)
-{
-    return log_line::printable(text.substr(0, std::min<std::size_t>(text.find('\n'), 200)));
-}
-
-} // namespace
-
-std::string run_preflight(const invocation& inv, int state_fd, std::chrono::milliseconds timeout)
-{
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0)
-        return std::string("pipe: ") + std::strerror(errno);
-    detail::unique_fd read_end(p[0]);
-    detail::unique_fd write_end(p[1]);
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        return std::string("fork: ") + std::strerror(errno);
-    if (pid == 0)
-        exec_check(inv, state_fd, write_end.get());
-    write_end.reset();
-    const auto deadline = clock::now() + timeout;
-    std::string output;
-    bool is_timed_out = false;
-    for (bool is_open = true; is_open;) { // until the child's end of the pipe closes
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-        if (left.count() <= 0) {
-            is_timed_out = true;
-            break;
-        }
-        pollfd pfd{read_end.get(), POLLIN, 0};
-        if (::poll(&pfd, 1, static_cast<int>(left.count())) < 0 && errno != EINTR)
-            break;
-        char buf[512];
-        const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-        if (n > 0 && output.size() < 4096)
-            output.append(buf, static_cast<std::size_t>(n));
-        is_open = n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
-    }
-    if (is_timed_out)
-        ::kill(pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (is_timed_out)
-        return "timed out after " + std::to_string(timeout.count()) + " ms";
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return {};
-    std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                        : "killed by signal " + std::to_string(WTERMSIG(status));
-    const std::string said = first_line(output);
-    return said.empty() ? why : said + " (" + why + ")";
 }
 
 void finish_upgrade(const upgrade_state& r, const invocation& self, effects& fx, machine& m)

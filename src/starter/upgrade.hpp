@@ -31,16 +31,15 @@ struct invocation {
 /// reads and validates the record, prints one line and exits 0, touching nothing else.
 inline constexpr std::string_view check_option = "--baton-upgrade-check";
 
-/// How long a preflight may take before it counts as failed (and is killed).
+/// How long a preflight may take before it counts as failed (and is killed); the
+/// `--upgrade` client waits this long and more.
 inline constexpr std::chrono::milliseconds preflight_timeout{10'000};
 
-/** Run `inv.exe --baton-upgrade-check --baton-state-fd=N` on `state_fd` (a copy of the
-    state: the child reads it with pread, so the offset stays) and wait for it, at most
-    `timeout`. Empty when it exited 0; else the reason, one line (`exec: ...`, what the new
-    image printed, `exit status N`, `killed by signal N`, `timed out after N ms`). The child
-    is reaped here, never by the machine. The supervisor's loop waits meanwhile: signals and
-    READY=1 messages wait in the kernel, and are acted on once it returns. */
-std::string run_preflight(const invocation& inv, int state_fd, std::chrono::milliseconds timeout);
+/** The preflight child's part (preflight.hpp forks it): its stdout and stderr to `out`, then
+    `inv.exe --baton-upgrade-check --baton-state-fd=3` with `state_fd` as descriptor 3 and
+    nothing else of start_server's (the listeners, the health socket: a check that hangs must
+    not hold them). Exits 127 with `exec: WHY` on `out` when the exec fails. */
+[[noreturn]] void exec_check(const invocation& inv, int state_fd, int out);
 
 /// The hidden options an upgraded image gets first in its arguments, in this order.
 inline constexpr std::string_view state_fd_option = "--baton-state-fd=";

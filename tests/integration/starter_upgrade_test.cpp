@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -148,6 +150,21 @@ std::size_t descriptors_of(pid_t pid)
     return ec ? 0 : static_cast<std::size_t>(std::distance(it, {}));
 }
 
+// The descriptors of `pid` once it waits in poll(2) (state S, the same count either side):
+// a turn's snapshot and status-file writes hold one more for a moment. 0 when it never does.
+std::size_t idle_descriptors(pid_t pid)
+{
+    std::size_t n = 0;
+    wait_until([&] {
+        n = descriptors_of(pid);
+        const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+        const auto paren = stat.rfind(')');
+        const bool is_sleeping = paren != std::string::npos && stat.compare(paren, 3, ") S") == 0;
+        return is_sleeping && descriptors_of(pid) == n;
+    });
+    return n;
+}
+
 long resident_kb(pid_t pid)
 {
     const std::string text = read_file("/proc/" + std::to_string(pid) + "/status");
@@ -162,7 +179,7 @@ TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
     ASSERT_TRUE(serves_generation(1)) << s.output();
     s.signal(SIGUSR2); // the first image's start-up allocations are not a leak
     ASSERT_TRUE(upgraded(s, 1)) << s.output();
-    const std::size_t fds = descriptors_of(s.pid());
+    const std::size_t fds = idle_descriptors(s.pid());
     const long rss = resident_kb(s.pid());
     ASSERT_GT(fds, 0u);
     ASSERT_GT(rss, 0);
@@ -170,7 +187,7 @@ TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
         s.signal(SIGUSR2);
         ASSERT_TRUE(upgraded(s, i)) << s.output();
     }
-    EXPECT_EQ(descriptors_of(s.pid()), fds);
+    EXPECT_EQ(idle_descriptors(s.pid()), fds);
     // Each image starts with a fresh address space, so only what the record carries could
     // grow; the slack is the sanitizers' shadow memory, which varies between images.
     EXPECT_LT(resident_kb(s.pid()), rss + rss / 4 + 1024) << rss;
@@ -355,6 +372,162 @@ TEST_F(StarterUpgrade, UpgradeClientWaitsForTheResultAndSaysWhyItFailed)
     child_process gone(client); // nothing runs: one line, exit 3
     EXPECT_EQ(gone.wait_for_exit_code(), 3);
     EXPECT_TRUE(gone.has_output("failed to open file:" + pid_file)) << gone.output();
+}
+
+// In place of start_server's file `exe`: a script that, in check mode only, waits until `gate`
+// exists (at most about 20 s) before it runs the real start_server, so the preflight is as
+// slow as the test needs; the upgraded image itself starts at once.
+void install_slow_check(const std::string& exe, const std::string& gate)
+{
+    std::filesystem::remove(exe);
+    {
+        std::ofstream script(exe);
+        script << "#!/bin/sh\n"
+               << "if [ \"$1\" = --baton-upgrade-check ]; then\n"
+               << "  i=0; while [ ! -e '" << gate << "' ] && [ $i -lt 2000 ]; do\n"
+               << "    sleep 0.01; i=$((i + 1)); done\n"
+               << "fi\n"
+               << "exec '" << program("start_server") << "' \"$@\"\n";
+    }
+    std::filesystem::permissions(exe, std::filesystem::perms::owner_all);
+}
+
+// The pids of `pid`'s children, as the kernel lists them.
+std::vector<pid_t> children_of(pid_t pid)
+{
+    const std::string p = std::to_string(pid);
+    std::istringstream in(read_file("/proc/" + p + "/task/" + p + "/children"));
+    std::vector<pid_t> out;
+    for (pid_t c = 0; in >> c;)
+        out.push_back(c);
+    return out;
+}
+
+// start_server's one child that is not `worker_pid` (its preflight), 0 until there is one.
+pid_t preflight_child(pid_t server, pid_t worker_pid)
+{
+    pid_t found = 0;
+    wait_until([&] {
+        for (const pid_t c : children_of(server))
+            if (c != worker_pid)
+                found = c;
+        return found != 0;
+    });
+    return found;
+}
+
+struct StarterPreflight : StarterUpgrade {
+    std::string exe = (dir / "start_server").string();
+    std::string gate = (dir / "gate").string();
+    std::uint16_t health = 0;
+
+    // start_server from its copy `exe`, with --health and notify readiness: a READY=1, a
+    // health probe and a signal all need the loop while the preflight runs.
+    child_process start(std::map<std::string, std::string> env = {})
+    {
+        std::filesystem::copy_file(program("start_server"), exe);
+        auto args = argv();
+        args[0] = exe;
+        args.insert(args.begin() + 1, {"--health=127.0.0.1:0", "--readiness=notify"});
+        args.emplace_back("--notify-ready");
+        child_options o;
+        o.argv = args;
+        for (auto& [k, v] : env)
+            o.env[k] = v;
+        child_process s(std::move(o));
+        const auto sockets = wait_for_listening_sockets(s.pid(), 2, default_wait_timeout);
+        EXPECT_EQ(sockets.size(), 2U) << s.output();
+        if (sockets.size() == 2) {
+            port = sockets[0].port;
+            health = sockets[1].port;
+        }
+        return s;
+    }
+
+    std::string readyz()
+    {
+        std::error_code ec;
+        unique_fd fd = connect_tcp("127.0.0.1", health, ec);
+        if (ec)
+            return {};
+        const auto r = exchange(std::move(fd), "GET /readyz HTTP/1.1\r\nHost: lb\r\n\r\n");
+        return r.is_complete() ? std::to_string(r.response.status) + " " + r.response.body
+                               : std::string{};
+    }
+};
+
+TEST_F(StarterPreflight, LoopServesSignalsReadyAndHealthWhileThePreflightRuns)
+{
+    child_process s = start();
+    ASSERT_TRUE(wait_until([&] { return readyz() == "200 ready generation 1\n"; })) << s.output();
+    const pid_t first = pid_of(ask(port));
+    install_slow_check(exe, gate);
+    s.signal(SIGUSR2);
+    const pid_t check = preflight_child(s.pid(), first);
+    ASSERT_GT(check, 0) << s.output();
+    // A HUP: generation 2 starts, says READY=1, the old one is retired, all before the verdict.
+    s.signal(SIGHUP);
+    ASSERT_TRUE(wait_until([&] { return readyz() == "200 ready generation 2\n"; })) << s.output();
+    ASSERT_TRUE(s.wait_for_output("old worker " + std::to_string(first) + " died")) << s.output();
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(s.wait_for_output("received USR2, ignored (an upgrade is in progress)"))
+        << s.output();
+    EXPECT_TRUE(is_alive(check)); // all of that while the preflight was still waiting
+    EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u) << s.output();
+    std::ofstream{gate}; // the preflight passes: the upgrade goes on with the state as it is now
+    ASSERT_TRUE(upgraded(s, 1)) << s.output();
+    EXPECT_EQ(count_of(s.output(), "received USR2, upgrading"), 1u) << s.output();
+    EXPECT_TRUE(serves_generation(2)) << s.output();
+    EXPECT_EQ(readyz(), "200 ready generation 2\n");
+    EXPECT_FALSE(is_alive(check)); // reaped by the upgrade, never reported as a worker's exit
+    EXPECT_FALSE(s.has_output("worker " + std::to_string(check) + " ")) << s.output();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
+TEST_F(StarterPreflight, StopDuringThePreflightCancelsTheUpgradeAndKillsTheCheck)
+{
+    child_process s = start();
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t first = pid_of(ask(port));
+    install_slow_check(exe, gate); // never opened: the check would wait about 20 s
+    child_process client({program("start_server"), "--upgrade", "--pid-file=" + pid_file});
+    const pid_t check = preflight_child(s.pid(), first);
+    ASSERT_GT(check, 0) << s.output();
+    const auto sent = std::chrono::steady_clock::now();
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+    EXPECT_EQ(client.wait_for_exit_code(), 3) << client.output(); // cancelled, or the server gone
+    EXPECT_TRUE(client.has_output("upgrade failed: ")) << client.output();
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, 10s); // not held up by the preflight
+    EXPECT_TRUE(s.has_output("upgrade cancelled: start_server is stopping (preflight pid " +
+                             std::to_string(check) + " killed)"))
+        << s.output();
+    EXPECT_FALSE(is_alive(check));
+    EXPECT_FALSE(is_alive(first));
+    EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
+}
+
+TEST_F(StarterPreflight, PreflightPastItsTimeoutIsKilledAndTheUpgradeFails)
+{
+    child_process s = start({{"BATON_TEST_PREFLIGHT_TIMEOUT_MS", "300"}});
+    ASSERT_TRUE(serves_generation(1)) << s.output();
+    const pid_t first = pid_of(ask(port));
+    install_slow_check(exe, gate);
+    s.signal(SIGUSR2);
+    const pid_t check = preflight_child(s.pid(), first);
+    ASSERT_GT(check, 0) << s.output();
+    ASSERT_TRUE(s.wait_for_output("upgrade failed: preflight: " + exe + ": timed out after 300 ms"))
+        << s.output();
+    EXPECT_FALSE(is_alive(check));
+    EXPECT_EQ(children_of(s.pid()), std::vector<pid_t>{first});
+    EXPECT_EQ(pid_of(ask(port)), first); // nothing changed
+    std::ofstream{gate};                 // the next one passes
+    s.signal(SIGUSR2);
+    ASSERT_TRUE(upgraded(s, 1)) << s.output();
+    EXPECT_EQ(pid_of(ask(port)), first);
+    s.signal(SIGTERM);
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
 } // namespace
