@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <climits>
@@ -35,7 +36,16 @@ std::string absolute_path(std::string_view argv0)
     char cwd[PATH_MAX];
     if (::getcwd(cwd, sizeof cwd) == nullptr)
         return std::string(argv0);
-    return std::string(cwd) + "/" + std::string(argv0);
+    // `./start_server` is cwd/start_server: drop the `.` steps only (a `..` after a symbolic
+    // link is not the lexical parent, so it stays as written).
+    std::string path(cwd);
+    for (std::size_t at = 0; at < argv0.size();) {
+        const std::size_t end = std::min(argv0.find('/', at), argv0.size());
+        if (const auto step = argv0.substr(at, end - at); !step.empty() && step != ".")
+            path.append("/").append(step);
+        at = end + 1;
+    }
+    return path;
 }
 
 std::vector<char*> pointers(const std::vector<std::string>& strings)

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <unistd.h>
 
 namespace {
 
@@ -55,7 +56,15 @@ TEST(UpgradeArgs, ExecutableIsResolvedToAnAbsolutePath)
     char* argv2[] = {rel};
     const auto inv2 = current_invocation(1, argv2);
     EXPECT_EQ(inv2.exe.front(), '/');
-    EXPECT_TRUE(inv2.exe.ends_with("/./bin/start_server")) << inv2.exe;
+    char cwd[4096];
+    ASSERT_NE(::getcwd(cwd, sizeof cwd), nullptr);
+    EXPECT_EQ(inv2.exe, std::string(cwd) + "/bin/start_server");
+    char steps[] = "././bin//./start_server"; // only the `.` and empty steps go
+    char* argv3[] = {steps};
+    EXPECT_EQ(current_invocation(1, argv3).exe, std::string(cwd) + "/bin/start_server");
+    char up[] = "../bin/start_server"; // `..` stays: after a link it is not the parent
+    char* argv4[] = {up};
+    EXPECT_EQ(current_invocation(1, argv4).exe, std::string(cwd) + "/../bin/start_server");
 }
 
 TEST(UpgradeState, MemfdHoldsTheRecordAndIsCloseOnExecUntilCleared)
