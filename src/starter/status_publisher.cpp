@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "status_publisher.hpp"
 
+#include "file_text.hpp"
 #include "log.hpp"
 #include "status_file.hpp"
 
@@ -19,6 +20,19 @@ status_publisher::~status_publisher()
 {
     if (is_written_)
         ::unlink(path_.c_str());
+}
+
+void status_publisher::resume()
+{
+    if (path_.empty())
+        return;
+    const auto text = read_text_file(path_);
+    std::string error;
+    auto before = text ? read_snapshot(*text, error) : std::nullopt;
+    if (before && before->starter.pid == ::getpid()) { // another format or a stale file: none
+        last_ = std::move(before);
+        is_written_ = true;
+    }
 }
 
 void status_publisher::update(const machine_state& m, clock::time_point now)

@@ -24,6 +24,10 @@ public:
     /// anything in it changed since the last one written.
     void update(const machine_state& m, clock::time_point now);
 
+    /// An upgraded image: take the snapshot its predecessor (this pid) left as the last one
+    /// written, so what it alone knew (when each worker became ready) carries over.
+    void resume();
+
     /// What start_server knows about itself (the upgrade code keeps the counters here).
     starter_facts& facts() noexcept { return facts_; }
 

@@ -159,6 +159,27 @@ TEST_F(StarterShowStatus, RunningWithOneReadyWorkerReportsEveryField)
     EXPECT_FALSE(exists(pid));
 }
 
+TEST_F(StarterShowStatus, AnUpgradeKeepsEachWorkersTimeToReady)
+{
+    auto s = start(server({"--interval=1"}));
+    const auto before = status_when([](const obj& o) { return o.at("state") == "running"; });
+    ASSERT_TRUE(before.is_object()) << s.output();
+    const auto& was = workers_of(before.as_object())[0].as_object();
+    ASSERT_TRUE(s.signal(SIGUSR2));
+    // The new image knows the worker only from the record; the time it took to become ready
+    // is the first image's, not the upgrade's moment.
+    const auto after =
+        status_when([](const obj& o) { return num(o.at("upgrades").at("done")) == 1; });
+    ASSERT_TRUE(after.is_object()) << s.output();
+    ASSERT_EQ(workers_of(after.as_object()).size(), 1U) << s.output();
+    const auto& is = workers_of(after.as_object())[0].as_object();
+    EXPECT_EQ(num(is.at("pid")), num(was.at("pid")));
+    EXPECT_EQ(num(is.at("ready_after_ms")), num(was.at("ready_after_ms")));
+    EXPECT_GE(num(is.at("age_ms")), num(was.at("age_ms")));
+    ASSERT_TRUE(s.signal(SIGTERM));
+    EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
+}
+
 TEST_F(StarterShowStatus, RestartWithASlowCandidateShowsBothAndAPendingHup)
 {
     auto s = start(server({"--readiness=notify", "--ready-timeout=60"},
