@@ -17,7 +17,7 @@
 #   drain   `hello_bench_server drain $CONNECTIONS`: from the last response the clients read to
 #           shutdown() returning, with $CONNECTIONS connections whose requests were in flight
 # and with TLS=1 (the default) the same over HTTPS, both servers pinned to TLS 1.3 and
-# TLS_AES_128_GCM_SHA256, one RSA 2048 certificate made here with openssl, one 80-byte
+# TLS_AES_128_GCM_SHA256, one RSA 2048 certificate (tls_material.sh, with openssl), one 80-byte
 # session-ticket key file (nginx's ssl_session_ticket_key format) given to both:
 #   req/s   `wrk` over https as above, and the CPU per request
 #   hs/s    tls_handshakes (bench/http/tls_handshakes.cpp, $HS_CONNECTIONS threads, on core 1):
