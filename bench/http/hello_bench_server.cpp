@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The hello server of bench/http/run.sh, on one event-loop thread.
-//   hello_bench_server serve [PORT]  answers "Hello, world!" (13 bytes) on 127.0.0.1:PORT (0:
-//                                    any), prints "port N", drains on SIGTERM/SIGINT.
+//   hello_bench_server serve [PORT] [TLS OPTIONS]
+//                                    answers "Hello, world!" (13 bytes) on 127.0.0.1:PORT (0:
+//                                    any), prints "port N", drains on SIGTERM/SIGINT. Over
+//                                    HTTPS with --tls-cert=FILE --tls-key=FILE, and then
+//                                    --tls-min=1.2|1.3, --tls-ciphers=LIST (1.2),
+//                                    --tls-ciphersuites=LIST (1.3), --tls-ticket-keys=FILE...
+//                                    set the tls_config's fields of the same names, so that
+//                                    bench/http/run.sh pins what nginx is pinned to.
 //   hello_bench_server drain [N]     opens N keep-alive connections to itself, each with a
 //                                    request in flight (a handler that answers 20 ms after
 //                                    shutdown began), calls shutdown() and prints the drain
@@ -12,6 +18,7 @@
 #include <baton/http/serve.hpp>
 #include <baton/http/server.hpp>
 #include <baton/http/sleep.hpp>
+#include <baton/http/tls.hpp>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -19,9 +26,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -38,7 +47,64 @@ int fail(const char* what)
     return 111;
 }
 
-int serve(std::uint16_t port)
+struct serve_args {
+    std::uint16_t port = 0;
+    std::optional<baton::http::tls_config> tls; // set by any --tls-* option
+};
+
+// `serve`'s arguments (argv after the mode); a one-line error on stderr and nullopt when
+// one is not understood.
+std::optional<serve_args> parse_serve(int argc, char** argv)
+{
+    serve_args out;
+    bool has_port = false;
+    for (int i = 0; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        const auto eq = arg.find('=');
+        const std::string_view name = arg.substr(0, eq);
+        const std::string value(eq == std::string_view::npos ? "" : arg.substr(eq + 1));
+        if (!arg.starts_with("--")) {
+            unsigned port = 0;
+            auto [end, ec] = std::from_chars(arg.data(), arg.data() + arg.size(), port);
+            if (has_port || ec != std::errc{} || end != arg.data() + arg.size() || port > 65535) {
+                std::fprintf(stderr, "hello_bench_server: bad port \"%s\"\n", argv[i]);
+                return std::nullopt;
+            }
+            out.port = static_cast<std::uint16_t>(port);
+            has_port = true;
+            continue;
+        }
+        if (eq == std::string_view::npos || value.empty()) {
+            std::fprintf(stderr, "hello_bench_server: %s wants =VALUE\n", argv[i]);
+            return std::nullopt;
+        }
+        auto& tls = out.tls ? *out.tls : out.tls.emplace();
+        if (name == "--tls-cert") {
+            tls.cert_chain_file = value;
+        } else if (name == "--tls-key") {
+            tls.key_file = value;
+        } else if (name == "--tls-ticket-keys") {
+            tls.ticket_key_files.push_back(value);
+        } else if (name == "--tls-ciphers") {
+            tls.ciphers = value;
+        } else if (name == "--tls-ciphersuites") {
+            tls.ciphersuites = value;
+        } else if (name == "--tls-min" && (value == "1.2" || value == "1.3")) {
+            tls.min_version = value == "1.3" ? baton::http::tls_version::tls1_3
+                                             : baton::http::tls_version::tls1_2;
+        } else {
+            std::fprintf(stderr, "hello_bench_server: unknown option %s\n", argv[i]);
+            return std::nullopt;
+        }
+    }
+    if (out.tls && (out.tls->cert_chain_file.empty() || out.tls->key_file.empty())) {
+        std::fprintf(stderr, "hello_bench_server: TLS wants --tls-cert and --tls-key\n");
+        return std::nullopt;
+    }
+    return out;
+}
+
+int serve(const serve_args& args)
 {
     baton::http::options opts;
     opts.threads = 1;
@@ -48,7 +114,10 @@ int serve(std::uint16_t port)
                                    w.write(hello);
                                    co_return;
                                });
-    server.listen("127.0.0.1", port);
+    if (args.tls)
+        server.listen("127.0.0.1", args.port, *args.tls);
+    else
+        server.listen("127.0.0.1", args.port);
     std::printf("port %u\n", static_cast<unsigned>(server.local_ports().at(0)));
     std::fflush(stdout);
     baton::http::serve_options serve;
@@ -145,12 +214,16 @@ int main(int argc, char** argv)
 {
     std::string_view mode = argc > 1 ? argv[1] : "serve";
     try {
-        if (mode == "serve")
-            return serve(static_cast<std::uint16_t>(argc > 2 ? std::atoi(argv[2]) : 0));
+        if (mode == "serve") {
+            const auto args = parse_serve(argc > 2 ? argc - 2 : 0, argv + 2);
+            return args ? serve(*args) : 2;
+        }
         if (mode == "drain")
             return drain(argc > 2 ? std::clamp(std::atoi(argv[2]), 1, 1000) : 100);
     } catch (const std::exception& e) {
         return fail(e.what());
     }
-    return fail("usage: hello_bench_server serve [PORT] | drain [N]");
+    return fail("usage: hello_bench_server serve [PORT] [--tls-cert=F --tls-key=F "
+                "[--tls-min=1.2|1.3] [--tls-ciphers=L] [--tls-ciphersuites=L] "
+                "[--tls-ticket-keys=F]...] | drain [N]");
 }

@@ -30,6 +30,7 @@ if ($tool eq 'ab') {
     ($r{p50}) = $load =~ /^\s+50%\s+(\d+)/m;
     ($r{p99}) = $load =~ /^\s+99%\s+(\d+)/m;
     ($r{max}) = $load =~ /^\s+100%\s+(\d+)/m;
+    ($r{tls_proto}) = $load =~ /^SSL\/TLS Protocol:\s+(\S+)/m; # e.g. TLSv1.2,ECDHE-RSA-AES256-GCM-SHA384,2048,256
 } else {
     ($r{rps}) = $load =~ /Requests\/sec:\s+([\d.]+)/;
     ($r{complete}) = $load =~ /(\d+) requests in/;
@@ -91,5 +92,5 @@ for (split /\n/, slurp("$out/mem.log")) {
 my @keys = qw(rps complete failed non2xx mean_ms p50 p99 max hups_sent hups_handled gens failed_starts
               restart_ms_med restart_ms_max drain_ms_med drain_ms_max starter_rss_kb worker_rss_kb
               workers_rss_kb workers_max);
-push @keys, $tool eq 'ab' ? qw(connect receive length exceptions keepalive_reqs) : qw(connect read write timeout);
+push @keys, $tool eq 'ab' ? qw(connect receive length exceptions keepalive_reqs tls_proto) : qw(connect read write timeout);
 print join(' ', map { "$_=" . ($r{$_} // 'na') } @keys), "\n";

@@ -3,7 +3,7 @@
 #
 #   start_server --port 127.0.0.1:PORT --pid-file F --status-file F [OPTS] -- WORKER
 #   a SIGHUP to the starter every --hup seconds while the load runs (bounded)
-#   ab -r -n N -c C URL   (or ab -k, or wrk -c C -d D)
+#   ab -r -n N -c C URL   (or ab -k, or wrk -c C -d D; over HTTPS with --tls)
 #
 # then stops every process it started, by pid, and analyses the logs (analyze.pl).
 #
@@ -19,6 +19,9 @@
 #   --readiness MODE      baton only: interval | notify                  (notify)
 #   --noflush             workers answer with Content-Length (HTTP/1.0 keep-alive possible)
 #   --threads N           baton only: hello's event-loop threads (default: one per core)
+#   --tls                 baton only: hello over HTTPS (--tls-cert, --tls-key and
+#                         --tls-ticket-keys: bench/http/tls_material.sh's RSA 2048
+#                         certificate and ticket key), the load `ab -f TLS1.2` (or wrk)
 #   --name NAME           label of the summary line                      (case)
 #   --out DIR             keep the logs there                            (a new temp dir)
 #   --quiet               no progress on stderr
@@ -29,7 +32,7 @@ repo=$(cd "$here/../.." && pwd)
 bin=${BATON_BIN:-$repo/build/release/bin}
 
 pair=baton hup=1 tool=ab keepalive=0 n=100000 c=1000 duration=15s readiness=notify
-noflush=0 name=case out= quiet=0 threads=
+noflush=0 name=case out= quiet=0 threads= tls=0
 die() { echo "case.sh: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case $1 in
@@ -43,6 +46,7 @@ while [ $# -gt 0 ]; do
     --readiness) readiness=$2; shift ;;
     --noflush) noflush=1 ;;
     --threads) threads=$2; shift ;;
+    --tls) tls=1 ;;
     --name) name=$2; shift ;;
     --out) out=$2; shift ;;
     --quiet) quiet=1 ;;
@@ -74,6 +78,7 @@ bare)
     ;;
 *) die "--pair must be baton, anchor or bare" ;;
 esac
+[ "$tls" = 1 ] && [ "$pair" != baton ] && die "--tls: baton only (the anchor and bare_worker have no TLS)"
 [ -x "${starter[0]}" ] || die "missing ${starter[0]} (make build; bench/seed/run.sh builds everything)"
 [ -x "${worker[0]}" ] || die "missing ${worker[0]} (bench/seed/build-anchor.sh builds the Go worker)"
 
@@ -89,6 +94,13 @@ ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 port=$(perl -MIO::Socket::INET -e \
     'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1", LocalPort => 0)->sockport')
 url="http://127.0.0.1:$port/"
+curl_opts=()
+if [ "$tls" = 1 ]; then
+    "$repo/bench/http/tls_material.sh" "$out" || die "no TLS material" # RSA 2048
+    worker+=(--tls-cert="$out/cert.pem" --tls-key="$out/key.pem" --tls-ticket-keys="$out/ticket.key")
+    url="https://127.0.0.1:$port/"
+    curl_opts=(-k)
+fi
 
 starter_pid= ts_pid= hup_pid= mem_pid= load_pid=
 cleanup() {
@@ -124,7 +136,7 @@ starter_pid=$!
 # 2. wait until it answers (bounded: 10 s)
 ready=0
 for _ in $(seq 100); do
-    if curl -s -o /dev/null -m 2 "$url"; then ready=1; break; fi
+    if curl "${curl_opts[@]}" -s -o /dev/null -m 2 "$url"; then ready=1; break; fi
     kill -0 "$starter_pid" 2>/dev/null || break
     sleep 0.1
 done
@@ -150,6 +162,7 @@ mem_pid=$!
 if [ "$tool" = ab ]; then
     load=(ab -r -n "$n" -c "$c" -g "$out/ab.tsv")
     [ "$keepalive" = 1 ] && load+=(-k)
+    [ "$tls" = 1 ] && load+=(-f TLS1.2)
 else
     load=(wrk -t2 -c "$c" -d "$duration" --timeout 2s --latency)
 fi
@@ -218,7 +231,7 @@ cleanup
 trap - EXIT
 
 leftover=$(sort -u "$out/leftover" 2>/dev/null | wc -l)
-summary="seed name=$name pair=$pair tool=$tool ka=$keepalive hup=$hup readiness=$([ "$pair" = baton ] && echo "$readiness" || echo interval) noflush=$noflush"
+summary="seed name=$name pair=$pair tool=$tool tls=$tls ka=$keepalive hup=$hup readiness=$([ "$pair" = baton ] && echo "$readiness" || echo interval) noflush=$noflush"
 figures=$(perl "$here/analyze.pl" "$out" "$tool")
 complete=$(sed -n 's/.*\bcomplete=\([0-9][0-9]*\).*/\1/p' <<<"$figures")
 worker_us=$(awk -v s="$worker_cpu_s" -v n="${complete:-0}" 'BEGIN { if (n > 0) printf "%.1f", s * 1e6 / n; else print "na" }')

@@ -6,8 +6,9 @@
 #
 #   --rounds N          rounds (3)
 #   --variants LIST     comma-separated, from: seed interval hup0.2 hup0.05 nohup wrk abk
-#                       ceiling (all)
+#                       ceiling tls tlsnohup (all)
 #   -n N / -c C         ab requests / concurrency (100000 / 1000)
+#   --tls-n N           ab requests of the tls variants (20000; -c is the same)
 #   --duration D        wrk -d (15s)
 #   --results DIR       where results.txt, table.md and the plots go (build/bench/seed-DATE)
 #
@@ -21,11 +22,15 @@
 #   abk       ab -k against workers that do not flush (HTTP/1.0 keep-alive), a HUP every second
 #   ceiling   ab, no HUP, start_server + bare_worker only: the least a seed worker can do,
 #             so the table shows what ab itself allows on this machine (at most 10,000 req/s)
+#   tls       `ab -f TLS1.2` over HTTPS (a full handshake per request), a HUP every second
+#             (baton only: the anchor pair has no TLS)
+#   tlsnohup  as tls without HUPs: the TLS variant's ceiling (baton only)
 set -u -o pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 
-rounds=3 variants=seed,interval,hup0.2,hup0.05,nohup,wrk,abk,ceiling n=100000 c=1000 duration=15s
+rounds=3 variants=seed,interval,hup0.2,hup0.05,nohup,wrk,abk,ceiling,tls,tlsnohup n=100000 c=1000
+duration=15s tls_n=20000
 results=$repo/build/bench/seed-$(date +%Y%m%d-%H%M%S)
 while [ $# -gt 0 ]; do
     case $1 in
@@ -33,6 +38,7 @@ while [ $# -gt 0 ]; do
     --variants) variants=$2; shift ;;
     -n) n=$2; shift ;;
     -c) c=$2; shift ;;
+    --tls-n) tls_n=$2; shift ;;
     --duration) duration=$2; shift ;;
     --results) results=$2; shift ;;
     *) echo "run.sh: unknown argument: $1" >&2; exit 2 ;;
@@ -56,6 +62,8 @@ run_case() { # VARIANT PAIR ROUND
     nohup | ceiling) args+=(--hup 0) ;;
     wrk) args+=(--hup 1 --tool wrk) ;;
     abk) args+=(--hup 1 -k --noflush) ;;
+    tls) args+=(--hup 1 --tls -n "$tls_n") ;;
+    tlsnohup) args+=(--hup 0 --tls -n "$tls_n") ;;
     *) echo "run.sh: unknown variant $v" >&2; return 1 ;;
     esac
     local out="$results/logs/$v-$pair-$round"
@@ -67,7 +75,7 @@ run_case() { # VARIANT PAIR ROUND
 for round in $(seq "$rounds"); do
     for v in ${variants//,/ }; do
         pairs="baton anchor"
-        [ "$v" = interval ] && pairs=baton
+        case $v in interval | tls | tlsnohup) pairs=baton ;; esac
         [ "$v" = ceiling ] && pairs=bare
         # alternate which pair goes first, so neither always runs on a warmer machine
         [ $((round % 2)) = 0 ] && pairs=$(echo "$pairs" | awk '{for (i = NF; i > 0; i--) printf "%s ", $i}')

@@ -57,6 +57,15 @@ if ($runs{'seed/anchor'} && $runs{'nohup/anchor'}) {
 if ($runs{'seed/baton'} && $runs{'interval/baton'}) {
     printf "| seed (notify) / interval req/s, baton | %s |\n", fmt(ratio('seed/baton', 'interval/baton', 'rps'), 3);
 }
+# Over TLS: HUPs against the TLS run without them (its ceiling), and what TLS costs.
+if ($runs{'tls/baton'} && $runs{'tlsnohup/baton'}) {
+    printf "| tls / tlsnohup req/s, baton (HUP every second over TLS / its ceiling) | %s |\n",
+        fmt(ratio('tls/baton', 'tlsnohup/baton', 'rps'), 3);
+}
+if ($runs{'tls/baton'} && $runs{'seed/baton'}) {
+    printf "| tls / seed req/s, baton (a full handshake per request) | %s |\n",
+        fmt(ratio('tls/baton', 'seed/baton', 'rps'), 3);
+}
 # Against the ceiling: what ab allows on this machine with a worker that does nothing else.
 if ($runs{'ceiling/bare'}) {
     for my $k (qw(seed/baton seed/anchor nohup/baton nohup/anchor)) {
