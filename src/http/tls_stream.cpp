@@ -88,6 +88,8 @@ ssl_handle make_ssl_on_fd(ssl_ctx_st* ctx, int fd)
         ERR_clear_error();
         throw std::bad_alloc();
     }
+    // The descriptor is the data itself (nothing to allocate, nothing to free with the BIO).
+    // NOLINTNEXTLINE(performance-no-int-to-ptr): never dereferenced, only cast back
     BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
     SSL_set_bio(ssl.get(), bio, bio); // one reference, owned by the SSL
     SSL_set_mode(ssl.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |

@@ -2,12 +2,12 @@
 // SPDX-License-Identifier: MIT
 
 // tls_stream<Socket>: TLS run by OpenSSL on the socket's descriptor itself, as nginx does
-// (private). Asio's ssl::stream puts two 17 KB buffers and a BIO pair (whose buffers are
-// never given back) between OpenSSL and the socket, ~46 KB for every connection even while
-// idle; here an idle connection holds its SSL object and nothing else. An AsyncReadStream
-// and AsyncWriteStream (Beast's and Asio's composed operations work over it); each operation
-// calls OpenSSL and, on WANT_READ or WANT_WRITE, waits for the socket (async_wait) and calls
-// again.
+// (private). Asio's ssl::stream puts two record-sized buffers and a BIO pair (whose buffers
+// are never given back) between OpenSSL and the socket, for every connection even while it
+// is idle; here an idle connection holds its SSL object and nothing else (docs/http.md, TLS).
+// An AsyncReadStream and AsyncWriteStream (Beast's and Asio's composed operations work over
+// it); each operation calls OpenSSL and, on WANT_READ or WANT_WRITE, waits for the socket
+// (async_wait) and calls again.
 
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
@@ -209,23 +209,29 @@ public:
                       std::forward<Token>(token));
     }
 
-    /** Write what the socket takes now, without waiting (the immediate-send path plain
-        connections have): 0 and no error means retry asynchronously with the same bytes
-        (a record may be half sent: OpenSSL holds the rest and the retry sends it first). */
+    /** Write what the socket takes now, record after record, without waiting (the
+        immediate-send path plain connections have). Returns the bytes written; when that
+        is not all and `ec` is not set, retry asynchronously from there: a record may be
+        half sent, OpenSSL holds the rest and the retry sends it first. */
     std::size_t write_now(std::string_view data, boost::system::error_code& ec) noexcept
     {
         ec = {};
-        if (data.empty())
-            return 0;
         if (!sock_.is_open()) {
             ec = boost::asio::error::bad_descriptor;
             return 0;
         }
-        tls_clear_errors();
-        auto out = tls_classify(
-            ssl_.get(), SSL_write(ssl_.get(), data.data(), tls_impl::clamp_int(data.size())));
-        ec = out.ec;
-        return out.bytes;
+        std::size_t written = 0;
+        while (written < data.size()) {
+            tls_clear_errors();
+            auto rest = data.substr(written);
+            auto out = tls_classify(
+                ssl_.get(), SSL_write(ssl_.get(), rest.data(), tls_impl::clamp_int(rest.size())));
+            ec = out.ec;
+            if (ec || out.want != tls_want::nothing)
+                break;
+            written += out.bytes;
+        }
+        return written;
     }
 
     /// Decrypted bytes OpenSSL holds, or else the kernel's (FIONREAD) on the socket.
