@@ -114,7 +114,8 @@ private:
             return;          // the destructor closes it and gives the slot back
         (void)fd_.release(); // the socket owns it now
         if (tls_ != nullptr)
-            make_and_start<asio::ssl::stream<socket_type>>(l, std::move(sock), tls_->ssl());
+            make_and_start<tls_stream<socket_type>>(l, std::move(sock),
+                                                    tls_->ssl().native_handle());
         else
             make_and_start<socket_type>(l, std::move(sock));
     }

@@ -6,18 +6,14 @@
 
 #include "socket_traits.hpp"
 #include "tls.hpp"
-
-#include <boost/asio/ssl/stream.hpp>
-
-#include <openssl/ssl.h>
+#include "tls_stream.hpp"
 
 namespace baton::http::detail {
 
 template <class Protocol, class Executor>
-struct stream_traits<
-    boost::asio::ssl::stream<boost::asio::basic_stream_socket<Protocol, Executor>>> {
+struct stream_traits<tls_stream<boost::asio::basic_stream_socket<Protocol, Executor>>> {
     using raw_socket = boost::asio::basic_stream_socket<Protocol, Executor>;
-    using socket = boost::asio::ssl::stream<raw_socket>;
+    using socket = tls_stream<raw_socket>;
     using raw = stream_traits<raw_socket>;
 
     static void cancel(socket& s) noexcept { raw::cancel(s.next_layer()); }
@@ -29,19 +25,14 @@ struct stream_traits<
 
     /// Decrypted bytes OpenSSL holds, or any record still in the kernel (it may be only an
     /// alert: then the read that follows fails and the connection closes as it would have).
-    static std::size_t available(socket& s) noexcept
-    {
-        auto pending = static_cast<std::size_t>(SSL_pending(s.native_handle()));
-        return pending > 0 ? pending : raw::available(s.next_layer());
-    }
+    static std::size_t available(socket& s) noexcept { return s.available(); }
 
-    /// Nothing without waiting: every TLS write is an asynchronous one (the record layer's
-    /// output goes through Asio's engine, which cannot write part of it synchronously).
-    static std::size_t try_write(socket& /*s*/, std::string_view /*data*/,
-                                 boost::system::error_code& ec, bool /*is_more*/ = false) noexcept
+    /// A real SSL_write on the descriptor, without waiting (the record goes to the kernel
+    /// as it is made). `is_more` is for plain TCP: a TLS close sends close_notify after it.
+    static std::size_t try_write(socket& s, std::string_view data, boost::system::error_code& ec,
+                                 bool /*is_more*/ = false) noexcept
     {
-        ec = {};
-        return 0;
+        return s.write_now(data, ec);
     }
 
     static raw_socket& lowest(socket& s) noexcept { return s.next_layer(); }

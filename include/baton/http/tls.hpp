@@ -1,7 +1,7 @@
 #pragma once
 // SPDX-License-Identifier: MIT
 
-// baton::http::tls_config: HTTPS on a listener (OpenSSL 3 through boost::asio::ssl).
+// baton::http::tls_config: HTTPS on a listener (OpenSSL 3, run on the socket itself).
 
 #include <chrono>
 #include <string>

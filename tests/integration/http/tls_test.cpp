@@ -191,6 +191,20 @@ TEST(TlsBadInput, PlainHttpIsClosedCleanlyAndCounted)
     expect_still_serving(f, s);
 }
 
+TEST(TlsBadInput, PlainHttpIsAnswered400InClearTextThenAFin)
+{
+    tls_setup s;
+    fixture f(fixture::defaults(), &s.tls);
+    auto c = connect(f.port);
+    ASSERT_FALSE(c.send(get_a));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << " " << r.detail;
+    EXPECT_EQ(r.response.status, 400);
+    EXPECT_TRUE(r.response.is_connection_close());
+    EXPECT_EQ(c.read_until_eof().outcome, read_outcome::closed) << "a FIN, never a reset";
+    expect_still_serving(f, s);
+}
+
 TEST(TlsBadInput, SilentClientIsCutAtTheHandshakeTimeout)
 {
     tls_setup s;
