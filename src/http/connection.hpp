@@ -158,7 +158,10 @@ private:
     std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)>
         on_chunk_header_;
     clock::time_point accepted_at_ = clock::now();
-    bool is_idle_ = true;         ///< waiting for a request's first byte: drain() acts then only
+    /// Waiting for the first byte of a request after the first: drain() acts then only. A
+    /// connection that has not sent its first request is not idle: its client is about to
+    /// (over TLS only once its handshake is done), so the drain leaves it its header_timeout.
+    bool is_idle_ = false;
     bool is_drain_watch_ = false; ///< the idle wait's deadline is the drain grace
     bool is_forced_ = false;
     bool is_broken_ = false;

@@ -84,8 +84,8 @@ boost::asio::awaitable<void> connection<Stream>::end_session()
 template <class Stream>
 boost::asio::awaitable<bool> connection<Stream>::handshake()
 {
-    // Not idle while handshaking: drain() leaves it alone, and once the handshake is done
-    // the idle wait sees the drain and gives the client its grace.
+    // Not idle while handshaking, nor after it until its first request: drain() leaves it
+    // alone, and the request that follows is served with Connection: close.
     is_idle_ = false;
     deadline_.arm(accepted_at_ + traits::handshake_timeout(stream_));
     auto [ec] = co_await stream_.async_handshake(Stream::server, conn_impl::tuple_awaitable);

@@ -176,9 +176,9 @@ boost::asio::awaitable<void> connection<Stream>::serve()
 template <class Stream>
 boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first_byte(bool is_first)
 {
-    is_idle_ = true;
+    is_idle_ = !is_first;
     auto now = clock::now();
-    is_drain_watch_ = st_.is_draining();
+    is_drain_watch_ = is_idle_ && st_.is_draining();
     if (is_drain_watch_)
         deadline_.arm(now + st_.opts.drain_grace); // step 4: the drain grace
     else if (is_first)

@@ -70,6 +70,29 @@ TEST(HttpShutdown, BytesQueuedBeforeShutdownAreServedWithoutGrace)
     EXPECT_EQ(f.server->stats().requests_served, 2U);
 }
 
+TEST(HttpShutdown, NewConnectionsFirstRequestIsServedAfterTheGrace)
+{
+    // Accepted before the drain, its first request sent only well after the grace (a client
+    // slow to follow its connect, or a TLS client's request after its handshake): it is not
+    // an idle keep-alive connection, so it is served, with Connection: close.
+    auto o = fixture::defaults();
+    o.drain_grace = 50ms;
+    fixture f(o);
+    auto c = connect(f.port);
+    ASSERT_TRUE(wait_until([&] { return f.server->stats().open_connections == 1; }, 5s));
+    auto done = f.shutdown_async();
+    ASSERT_TRUE(wait_until([&] { return f.has_shutdown_begun.load(); }, 5s));
+    std::this_thread::sleep_for(250ms); // the slow client: five graces, not a synchronisation
+    ASSERT_FALSE(c.send(get_a));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.status, 200);
+    EXPECT_TRUE(r.response.is_connection_close());
+    EXPECT_TRUE(ends_with_clean_close(c));
+    EXPECT_FALSE(done.get());
+    EXPECT_EQ(f.server->stats().connections_closed_by_drain, 0U);
+}
+
 TEST(HttpShutdown, PipelinedBatchInFlightIsAnsweredCompletely)
 {
     fixture f;

@@ -12,6 +12,7 @@
 #include <future>
 #include <random>
 #include <string>
+#include <thread>
 
 namespace baton::test {
 namespace {
@@ -158,6 +159,25 @@ TEST(TlsShutdown, ClientMidHandshakeFinishesItAndIsServedInTheGrace)
     c.socket() = std::move(early);
     ASSERT_TRUE(c.handshake()) << c.error();
     expect_last_answer_then_clean_end(c, done);
+}
+
+TEST(TlsShutdown, FirstRequestAfterTheHandshakeIsServedEvenAfterTheGrace)
+{
+    tls_setup s;
+    auto o = fixture::defaults();
+    o.drain_grace = 50ms;
+    fixture f(o, &s.tls);
+    tls_client c(f.port, s.client());
+    ASSERT_TRUE(c.handshake()) << c.error();
+    auto done = f.shutdown_async();
+    ASSERT_TRUE(wait_until([&] { return f.has_shutdown_begun.load(); }, 5s));
+    std::this_thread::sleep_for(250ms); // a client slow to send after its handshake
+    ASSERT_TRUE(c.send(get_a));
+    const auto r = c.read_response();
+    EXPECT_NE(r.find("ok /a"), std::string::npos) << r;
+    EXPECT_TRUE(has_close(r)) << r;
+    EXPECT_EQ(c.read_end(), tls_end::close_notify);
+    EXPECT_FALSE(done.get());
 }
 
 // --- bad input before and during the handshake ------------------------------------------------

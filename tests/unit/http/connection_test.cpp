@@ -556,13 +556,19 @@ TEST(HttpDrain, AnswersWholePipelinedBatchAndClosesAfterTheLast)
     EXPECT_EQ(h.state().counters.requests_served_in_grace.load(), 1U);
 }
 
-TEST(HttpDrain, ClosesSilentConnectionAfterGrace)
+TEST(HttpDrain, NewConnectionKeepsItsHeaderTimeoutNotTheGrace)
 {
-    harness h;
+    // Its client has not sent its first request yet, but is about to: a drain that closed it
+    // after the grace would lose that request (ab over TLS under load did, 22 in 20,000).
+    auto o = harness::small_limits();
+    o.header_timeout = 300ms; // > 50 ms of grace: the silent connection lasts this long
+    harness h(o);
     h.state().begin_drain();
+    const auto started = std::chrono::steady_clock::now();
     auto out = h.exchange("", 0, false);
     EXPECT_EQ(out, "");
-    EXPECT_EQ(h.state().counters.connections_closed_by_drain.load(), 1U);
+    EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
+    EXPECT_EQ(h.state().counters.connections_closed_by_drain.load(), 0U);
 }
 
 TEST(HttpDrain, ShortensIdleWaitOfRegisteredConnectionToGrace)
