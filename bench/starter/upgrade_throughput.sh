@@ -7,7 +7,11 @@
 # medians, the ratio with/without, the upgrades done and failed, and wrk's non-2xx responses
 # and socket errors summed over the rounds (the target: 0).
 #
-#   ROUNDS=5 DURATION=10s CONNECTIONS=64 PERIOD=0.2 bench/starter/upgrade_throughput.sh [BIN_DIR]
+#   ROUNDS=5 DURATION=10s CONNECTIONS=64 PERIOD=0.2 URL_PATH=/ bench/starter/upgrade_throughput.sh [BIN_DIR]
+#
+# URL_PATH=/ is the seed handler (100 ms per request: the load is bounded by the wait, not
+# the CPU); URL_PATH=/readyz is hello's readiness answer, at once: a CPU-bound load on
+# start_server's core, where each upgrade's fork and exec compete with the worker.
 #
 # BIN_DIR (default build/release/bin) holds start_server and hello (release preset:
 # `cmake --build --preset release --target start_server hello`). start_server and its
@@ -70,7 +74,7 @@ done
 wrk_run() {
     local name=$1 out
     shift
-    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$@" "http://127.0.0.1:$port/" 2>&1)
+    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$@" "http://127.0.0.1:$port${URL_PATH:-/}" 2>&1)
     echo "$out" >>"$tmp/wrk.log"
     echo "$out" | awk '
         /^Requests\/sec:/ { rps = $2 }
