@@ -558,15 +558,12 @@ TEST(HttpDrain, AnswersWholePipelinedBatchAndClosesAfterTheLast)
 
 TEST(HttpDrain, NewConnectionKeepsItsHeaderTimeoutNotTheGrace)
 {
-    // Its client has not sent its first request yet, but is about to: a drain that closed it
-    // after the grace would lose that request (ab over TLS under load did, 22 in 20,000).
-    auto o = harness::small_limits();
-    o.header_timeout = 300ms; // > 50 ms of grace: the silent connection lasts this long
+    auto o = harness::small_limits(); // its client is about to send its first request:
+    o.header_timeout = 300ms;         // it is not idle, so not cut at the 50 ms grace
     harness h(o);
     h.state().begin_drain();
     const auto started = std::chrono::steady_clock::now();
-    auto out = h.exchange("", 0, false);
-    EXPECT_EQ(out, "");
+    EXPECT_EQ(h.exchange("", 0, false), "");
     EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
     EXPECT_EQ(h.state().counters.connections_closed_by_drain.load(), 0U);
 }
@@ -574,11 +571,9 @@ TEST(HttpDrain, NewConnectionKeepsItsHeaderTimeoutNotTheGrace)
 TEST(HttpDrain, ShortensIdleWaitOfRegisteredConnectionToGrace)
 {
     auto o = harness::small_limits();
-    o.idle_timeout = 60s;
-    o.header_timeout = 60s;
+    o.idle_timeout = o.header_timeout = 60s;
     harness h(o);
-    // Drain the connection from inside the loop, the way server::shutdown posts it, once it
-    // is idle: its one request served (checked every 5 ms, bounded by the 4 s below).
+    // Drain from inside the loop as server::shutdown does, once its one request was served.
     asio::steady_timer t(h.ioc());
     std::function<void()> drain_when_idle = [&] {
         t.expires_after(5ms);
