@@ -11,10 +11,14 @@
 
 namespace baton::starter {
 
-status_publisher::status_publisher(const std::optional<std::string>& pid_file, starter_facts facts)
+status_publisher::status_publisher(const std::optional<std::string>& pid_file, starter_facts facts,
+                                   bool is_resumed)
     : path_(pid_file ? status_snapshot_path(*pid_file) : std::string())
     , facts_(std::move(facts))
-{}
+{
+    if (is_resumed)
+        resume();
+}
 
 status_publisher::~status_publisher()
 {

@@ -15,7 +15,9 @@ namespace baton::starter {
 class status_publisher {
 public:
     /// Publishes nothing when `pid_file` is unset (there is no place for a snapshot).
-    status_publisher(const std::optional<std::string>& pid_file, starter_facts facts);
+    /// `is_resumed`: an upgraded image, which first takes its predecessor's snapshot (resume).
+    status_publisher(const std::optional<std::string>& pid_file, starter_facts facts,
+                     bool is_resumed = false);
     status_publisher(const status_publisher&) = delete;
     status_publisher& operator=(const status_publisher&) = delete;
     ~status_publisher(); ///< removes the snapshot this process wrote

@@ -518,9 +518,7 @@ int run_supervisor(const options& opts, const invocation& self, const upgrade_st
         return code;
     // After the sockets: they keep the descriptor numbers Server::Starter gives them (3...).
     s.running_image = open_running_executable();
-    status_publisher status(opts.pid_file, facts_of(s)); // removed before the pid file
-    if (resumed)
-        status.resume();
+    status_publisher status(opts.pid_file, facts_of(s), resumed != nullptr); // before pid file
 
     // 6. the loop
     process_effects fx(opts, process_environment(), s.port_env, s.notifier.address(),
