@@ -9,9 +9,11 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <new>
 #include <string_view>
 
@@ -19,9 +21,9 @@ namespace baton::http::detail {
 
 namespace {
 
-int fd_of(BIO* b) noexcept
+tls_read_stash* stash_of(BIO* b) noexcept
 {
-    return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+    return static_cast<tls_read_stash*>(BIO_get_data(b));
 }
 
 bool is_retry(int e) noexcept
@@ -32,16 +34,29 @@ bool is_retry(int e) noexcept
 int bio_write(BIO* b, const char* data, int len)
 {
     BIO_clear_retry_flags(b);
-    ssize_t n = ::send(fd_of(b), data, static_cast<std::size_t>(len), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t n =
+        ::send(stash_of(b)->fd, data, static_cast<std::size_t>(len), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && is_retry(errno))
         BIO_set_retry_write(b);
     return static_cast<int>(n);
 }
 
+/// What the stash holds first (the bytes the wait for the socket brought), then the socket.
 int bio_read(BIO* b, char* data, int len)
 {
     BIO_clear_retry_flags(b);
-    ssize_t n = ::recv(fd_of(b), data, static_cast<std::size_t>(len), MSG_DONTWAIT);
+    tls_read_stash& st = *stash_of(b);
+    if (st.begin < st.end) {
+        auto n = std::min<std::size_t>(static_cast<std::size_t>(len), st.end - st.begin);
+        std::memcpy(data, st.bytes.data() + st.begin, n);
+        st.begin += static_cast<std::uint16_t>(n);
+        if (st.begin == st.end)
+            st.begin = st.end = 0;
+        return static_cast<int>(n);
+    }
+    if (st.is_eof)
+        return 0;
+    ssize_t n = ::recv(st.fd, data, static_cast<std::size_t>(len), MSG_DONTWAIT);
     if (n < 0 && is_retry(errno))
         BIO_set_retry_read(b);
     return static_cast<int>(n);
@@ -49,8 +64,15 @@ int bio_read(BIO* b, char* data, int len)
 
 long bio_ctrl(BIO* /*b*/, int cmd, long /*num*/, void* /*ptr*/)
 {
-    // Nothing is buffered here: a flush is done at once; the rest is not supported.
+    // Nothing waits to be sent here: a flush is done at once; the rest is not supported.
     return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int bio_destroy(BIO* b)
+{
+    delete stash_of(b);
+    BIO_set_data(b, nullptr);
+    return 1;
 }
 
 int bio_create(BIO* b)
@@ -66,7 +88,7 @@ const BIO_METHOD* fd_method()
         BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "baton fd");
         if (m == nullptr || BIO_meth_set_write(m, bio_write) != 1 ||
             BIO_meth_set_read(m, bio_read) != 1 || BIO_meth_set_ctrl(m, bio_ctrl) != 1 ||
-            BIO_meth_set_create(m, bio_create) != 1)
+            BIO_meth_set_create(m, bio_create) != 1 || BIO_meth_set_destroy(m, bio_destroy) != 1)
             throw std::bad_alloc();
         return m;
     }();
@@ -84,17 +106,29 @@ ssl_handle make_ssl_on_fd(ssl_ctx_st* ctx, int fd)
 {
     ssl_handle ssl(SSL_new(ctx));
     BIO* bio = ssl ? BIO_new(fd_method()) : nullptr;
-    if (bio == nullptr) {
+    auto* stash = bio != nullptr ? new (std::nothrow) tls_read_stash{} : nullptr;
+    if (stash == nullptr) {
+        BIO_free(bio);
         ERR_clear_error();
         throw std::bad_alloc();
     }
-    // The descriptor is the data itself (nothing to allocate, nothing to free with the BIO).
-    // NOLINTNEXTLINE(performance-no-int-to-ptr): never dereferenced, only cast back
-    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(fd)));
+    stash->fd = fd; // not owned: the socket closes it
+    BIO_set_data(bio, stash);
     SSL_set_bio(ssl.get(), bio, bio); // one reference, owned by the SSL
     SSL_set_mode(ssl.get(), SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                                 SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     return ssl;
+}
+
+tls_read_stash& tls_stash(ssl_st* ssl) noexcept
+{
+    return *stash_of(SSL_get_rbio(ssl));
+}
+
+bool tls_read_needs_socket(ssl_st* ssl) noexcept
+{
+    return SSL_has_pending(ssl) == 0 && tls_stash(ssl).size() == 0 &&
+           (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) == 0 && SSL_is_init_finished(ssl) == 1;
 }
 
 void tls_clear_errors() noexcept

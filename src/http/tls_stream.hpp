@@ -19,8 +19,10 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <type_traits>
@@ -41,6 +43,49 @@ using ssl_handle = std::unique_ptr<SSL, ssl_free_fn>;
     record (SSL_MODE_ENABLE_PARTIAL_WRITE) and, retried after WANT_WRITE, may come from a
     buffer that moved (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). @throws std::bad_alloc */
 ssl_handle make_ssl_on_fd(SSL_CTX* ctx, int fd);
+
+/** The bytes a wait for the socket brought (private to the BIO and the operations). A wait
+    to read is itself a read, into here: asio tries it at once (a speculative recv, no
+    epoll_ctl; an async_wait re-arms the descriptor with EPOLL_CTL_MOD every time) and, when
+    the socket is empty, completes it on the next readiness; OpenSSL's next read is served
+    from here before the socket. Room for a whole small request record: a keep-alive
+    request of a usual client costs one recv that brings it and one that finds the socket
+    empty, as in nginx (read-ahead). */
+struct tls_read_stash {
+    static constexpr std::size_t capacity = 512;
+    int fd = -1;
+    bool is_eof = false; ///< the socket's end of stream was read: OpenSSL gets it next
+    std::uint16_t begin = 0;
+    std::uint16_t end = 0;
+    std::array<unsigned char, capacity> bytes{};
+
+    std::size_t size() const noexcept { return end - begin; }
+
+    /// Room for a read; empty while the stash holds bytes OpenSSL did not take yet.
+    boost::asio::mutable_buffer space() noexcept
+    {
+        return size() == 0 ? boost::asio::buffer(bytes) : boost::asio::mutable_buffer();
+    }
+
+    /// The read into space() ended: `n` bytes (none when there was no room), or the end of
+    /// the stream.
+    void filled(std::size_t n, bool eof) noexcept
+    {
+        if (n > 0) {
+            begin = 0;
+            end = static_cast<std::uint16_t>(n);
+        }
+        is_eof = is_eof || eof;
+    }
+};
+
+/// The stash of a session made by make_ssl_on_fd.
+tls_read_stash& tls_stash(SSL* ssl) noexcept;
+
+/** Whether SSL_read now could only ask the socket: nothing decrypted, nothing read and not
+    yet processed, no close_notify received, the handshake done. Then a read starts with the
+    wait (whose speculative recv is the read OpenSSL would have made). */
+bool tls_read_needs_socket(SSL* ssl) noexcept;
 
 /// What an SSL call asks for next.
 enum class tls_want { nothing, read, write };
@@ -86,13 +131,16 @@ inline int clamp_int(std::size_t n) noexcept
     return static_cast<int>(std::min<std::size_t>(n, INT_MAX));
 }
 
-/** One operation: `step(ssl)` until it is done or fails, waiting for the socket in between.
-    A result at the first call is posted, never delivered inside the initiating call. */
+/** One operation: `step(ssl)` until it is done or fails, waiting for the socket in between
+    (to read: a read into the session's stash, see tls_read_stash). With `is_wait_first`
+    (a read with nothing buffered) the wait comes before the first step. A result at the
+    first call is posted, never delivered inside the initiating call. */
 template <class Socket, class Step, bool WithBytes>
 struct op {
     Socket& sock;
     SSL* ssl;
     Step step;
+    bool is_wait_first = false;
     bool is_started = false;
     bool is_posted = false;
     tls_outcome result{};
@@ -111,15 +159,19 @@ struct op {
         }
         if (!sock.is_open()) {
             // closed under us: its descriptor number may already be another connection's
-            result.ec = boost::asio::error::bad_descriptor;
+            result = {0, tls_want::nothing, boost::asio::error::bad_descriptor};
+        } else if (is_wait_first && !is_started) {
+            result = {0, tls_want::read, {}};
         } else {
             tls_clear_errors();
             result = step(ssl);
         }
         if (result.want != tls_want::nothing) {
             is_started = true;
-            sock.async_wait(result.want == tls_want::read ? Socket::wait_read : Socket::wait_write,
-                            std::move(self));
+            if (result.want == tls_want::read)
+                sock.async_receive(tls_stash(ssl).space(), std::move(self));
+            else
+                sock.async_wait(Socket::wait_write, std::move(self));
             return;
         }
         if (!is_started) {
@@ -128,6 +180,16 @@ struct op {
             return;
         }
         finish(self);
+    }
+
+    /// The read into the stash ended (its end of stream is OpenSSL's to see).
+    template <class Self>
+    void operator()(Self& self, boost::system::error_code ec, std::size_t n)
+    {
+        bool is_eof = ec == boost::asio::error::eof;
+        if (!ec || is_eof)
+            tls_stash(ssl).filled(n, is_eof);
+        (*this)(self, is_eof ? boost::system::error_code() : ec);
     }
 
     template <class Self>
@@ -198,8 +260,9 @@ public:
     template <class MutableBuffers, class Token>
     auto async_read_some(const MutableBuffers& buffers, Token&& token)
     {
-        return run_io(tls_impl::first_buffer<boost::asio::mutable_buffer>(buffers), &SSL_read,
-                      std::forward<Token>(token));
+        auto b = tls_impl::first_buffer<boost::asio::mutable_buffer>(buffers);
+        bool is_wait_first = b.size() > 0 && tls_read_needs_socket(ssl_.get());
+        return run_io(b, &SSL_read, std::forward<Token>(token), is_wait_first);
     }
 
     template <class ConstBuffers, class Token>
@@ -234,12 +297,15 @@ public:
         return written;
     }
 
-    /// Decrypted bytes OpenSSL holds, or else the kernel's (FIONREAD) on the socket.
+    /// Decrypted bytes OpenSSL holds, or else the bytes read and not yet decrypted, or else
+    /// the kernel's (FIONREAD) on the socket.
     std::size_t available() noexcept
     {
         auto pending = SSL_pending(ssl_.get());
         if (pending > 0)
             return static_cast<std::size_t>(pending);
+        if (auto stashed = tls_stash(ssl_.get()).size(); stashed > 0)
+            return stashed; // a record read, not yet decrypted
         boost::system::error_code ec;
         auto n = sock_.available(ec);
         return ec ? 0 : n;
@@ -248,26 +314,27 @@ public:
 private:
     /// One operation of `step`; its handler gets the bytes too when `WithBytes`.
     template <bool WithBytes, class Step, class Token>
-    auto run(Step step, Token&& token)
+    auto run(Step step, Token&& token, bool is_wait_first = false)
     {
         using signature =
             std::conditional_t<WithBytes, void(boost::system::error_code, std::size_t),
                                void(boost::system::error_code)>;
         return boost::asio::async_compose<Token, signature>(
-            tls_impl::op<Socket, Step, WithBytes>{sock_, ssl_.get(), std::move(step)}, token,
-            sock_);
+            tls_impl::op<Socket, Step, WithBytes>{sock_, ssl_.get(), std::move(step),
+                                                  is_wait_first},
+            token, sock_);
     }
 
     /// SSL_read or SSL_write (`io`) of the buffer `b`; an empty one is done at once.
     template <class Buffer, class Io, class Token>
-    auto run_io(Buffer b, Io io, Token&& token)
+    auto run_io(Buffer b, Io io, Token&& token, bool is_wait_first = false)
     {
         auto step = [b, io](SSL* ssl) {
             return b.size() == 0
                        ? tls_outcome{}
                        : tls_classify(ssl, io(ssl, b.data(), tls_impl::clamp_int(b.size())));
         };
-        return run<true>(step, std::forward<Token>(token));
+        return run<true>(step, std::forward<Token>(token), is_wait_first);
     }
 
     Socket sock_;

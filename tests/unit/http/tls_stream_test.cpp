@@ -22,9 +22,12 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -205,6 +208,41 @@ TEST(TlsStream, CloseNotifyIsTheEndOfStreamAndShutdownCompletesOnTheAnswer)
     EXPECT_FALSE(client_shutdown) << client_shutdown.message();
     EXPECT_FALSE(server_shutdown) << server_shutdown.message();
     EXPECT_NE(SSL_get_shutdown(p.server->native_handle()) & SSL_RECEIVED_SHUTDOWN, 0);
+}
+
+TEST(TlsStream, RecordsReadTogetherAreServedFromTheStashThenTheCloseNotify)
+{
+    tls_pair p;
+    ASSERT_FALSE(p.handshake().first);
+    // two records and a close_notify in the socket before the server reads: the wait's
+    // read brings them all, and what OpenSSL did not take yet is served without the socket
+    error_code ec;
+    ASSERT_EQ(p.client->write_now("first", ec), 5U);
+    ASSERT_EQ(p.client->write_now("second", ec), 6U);
+    ASSERT_EQ(SSL_shutdown(p.client->native_handle()), 0); // ours sent, theirs not awaited
+    std::vector<std::pair<error_code, std::string>> reads;
+    std::string buf(16, '\0');
+    std::function<void()> read_next = [&] {
+        p.server->async_read_some(asio::buffer(buf), [&](error_code e, std::size_t n) {
+            reads.emplace_back(e, buf.substr(0, n));
+            if (reads.size() == 1) {
+                EXPECT_EQ(p.server->next_layer().available(), 0U) << "all read at once";
+                EXPECT_GT(p.server->available(), 0U) << "the second record, not decrypted";
+            }
+            if (reads.size() < 4)
+                read_next();
+        });
+    };
+    read_next();
+    p.run();
+    ASSERT_EQ(reads.size(), 4U);
+    EXPECT_FALSE(reads[0].first) << reads[0].first.message();
+    EXPECT_EQ(reads[0].second, "first");
+    EXPECT_FALSE(reads[1].first) << reads[1].first.message();
+    EXPECT_EQ(reads[1].second, "second");
+    // the close_notify, and again at once: a read after it never waits for the socket
+    EXPECT_EQ(reads[2].first, asio::error::eof) << reads[2].first.message();
+    EXPECT_EQ(reads[3].first, asio::error::eof) << reads[3].first.message();
 }
 
 TEST(TlsStream, CancelEndsAPendingReadWithOperationAborted)
