@@ -19,9 +19,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string_view>
 
 namespace {
+
+constexpr const char* usage =
+    "usage: hello [ADDRESS] [--threads N] [--no-flush] [--drain-delay=SECONDS]\n"
+    "             [--tls-cert=FILE --tls-key=FILE [--tls-ticket-keys=FILE]...]\n"
+    "Serves \"Hello, baton!\" (a flush and 100 ms between the two words) on the sockets\n"
+    "start_server hands down, or else on ADDRESS (default 127.0.0.1:8080); GET /readyz is\n"
+    "the readiness probe; SIGTERM drains.\n";
 
 // Seconds as text (`2`, `0.5`) → milliseconds; false when it is not a number from 0 to a day.
 bool parse_seconds(std::string_view text, std::chrono::milliseconds& out)
@@ -35,17 +43,20 @@ bool parse_seconds(std::string_view text, std::chrono::milliseconds& out)
     return true;
 }
 
-} // namespace
-
-int main(int argc, char** argv)
-{
-    using namespace std::chrono_literals;
+/// What the command line asks for.
+struct hello_args {
     std::string_view address = "127.0.0.1:8080";
     bool is_flushing = true;
     baton::http::options opts;
     baton::http::serve_options serve;
     baton::http::tls_config tls;
-    serve.drain_timeout = 5s;
+};
+
+/// The command line into `a`; an exit status when hello is not to serve (a bad option: its
+/// one line on stderr, 2; --help: the usage on stdout, 0).
+std::optional<int> parse_args(int argc, char** argv, hello_args& a)
+{
+    auto& [address, is_flushing, opts, serve, tls] = a;
     for (int i = 1; i < argc; ++i) {
         std::string_view arg = argv[i];
         if (arg.starts_with("--tls-cert=")) {
@@ -70,6 +81,13 @@ int main(int argc, char** argv)
                 std::fprintf(stderr, "hello: --threads wants a number from 0 to 1024\n");
                 return 2;
             }
+        } else if (arg == "--help" || arg == "-h") {
+            std::fputs(usage, stdout);
+            return 0;
+        } else if (arg.starts_with("-")) {
+            std::fprintf(stderr, "hello: unknown option %.*s (hello --help)\n",
+                         static_cast<int>(arg.size()), arg.data());
+            return 2;
         } else {
             address = arg;
         }
@@ -83,6 +101,21 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "hello: --tls-ticket-keys wants --tls-cert and --tls-key\n");
         return 2;
     }
+    return std::nullopt;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    using namespace std::chrono_literals;
+    hello_args args;
+    args.serve.drain_timeout = 5s;
+    if (auto status = parse_args(argc, argv, args))
+        return *status;
+    auto& [address, flushing, opts, serve, tls] = args;
+    const bool is_flushing = flushing; // a variable: clang's C++20 captures no binding
+    const bool is_tls = !tls.cert_chain_file.empty();
     opts.defer_accept = true; // the kernel hands a connection over with its request
     opts.on_error = [](const boost::system::error_code& ec, std::string_view what) {
         std::fprintf(stderr, "hello: %.*s: %s\n", static_cast<int>(what.size()), what.data(),

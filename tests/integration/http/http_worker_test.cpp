@@ -103,6 +103,21 @@ TEST_P(HttpHelloWorker, ServesInheritedSocketReportsReadyAndDrainsOnSigterm)
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << describe_wait_status(*status);
 }
 
+TEST(HttpHelloOptions, AnUnknownOptionIsOneLineAndExitTwoAndHelpIsTheUsage)
+{
+    if (!std::filesystem::exists(bin_dir() / "hello"))
+        GTEST_SKIP() << "examples not built (BATON_BUILD_EXAMPLES=OFF)";
+    child_process bad({fixture_program("hello").string(), "--bogus"});
+    EXPECT_EQ(bad.wait_for_exit_code(), 2) << bad.output();
+    EXPECT_EQ(bad.output(), "hello: unknown option --bogus (hello --help)\n");
+    child_process threads({fixture_program("hello").string(), "--threads", "many"});
+    EXPECT_EQ(threads.wait_for_exit_code(), 2) << threads.output();
+    EXPECT_EQ(threads.output(), "hello: --threads wants a number from 0 to 1024\n");
+    child_process help({fixture_program("hello").string(), "--help"});
+    EXPECT_EQ(help.wait_for_exit_code(), 0) << help.output();
+    EXPECT_TRUE(help.output().starts_with("usage: hello [ADDRESS]")) << help.output();
+}
+
 INSTANTIATE_TEST_SUITE_P(Examples, HttpHelloWorker, testing::Values("hello", "hello_blocking"),
                          [](const testing::TestParamInfo<const char*>& p) {
                              return std::string(p.param);
