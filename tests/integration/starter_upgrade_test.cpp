@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -41,6 +42,23 @@ struct StarterUpgrade : ::testing::Test {
     {
         return wait_until([&] { return generation_of(ask(port)) == gen; });
     }
+
+    /// start_server run from a copy of itself in the test's directory (`exe`: the test may
+    /// replace or remove it), with `env` over the test's environment; `port` is its listener.
+    child_process start_from_copy(std::map<std::string, std::optional<std::string>> env = {})
+    {
+        exe = (dir / "start_server").string();
+        std::filesystem::copy_file(program("start_server"), exe);
+        child_options o;
+        o.argv = argv();
+        o.argv[0] = exe;
+        o.env = std::move(env);
+        child_process s(std::move(o));
+        port = listening_port(s.pid());
+        return s;
+    }
+
+    std::string exe; ///< the copy start_from_copy runs
 
     // Every upgrade logs one line when it is done; wait for the `n`th.
     static bool upgraded(const child_process& s, std::size_t n)
@@ -245,21 +263,9 @@ TEST_F(StarterUpgrade, NotifySocketComesAcrossAndTheNextGenerationReportsReadyOn
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
 
-// A copy of start_server in the test's directory, so the test can replace or remove it.
-std::string copy_of_start_server(const temp_dir& dir)
-{
-    const auto to = dir / "start_server";
-    std::filesystem::copy_file(program("start_server"), to);
-    return to.string();
-}
-
 TEST_F(StarterUpgrade, MissingOrNonExecutableFileLeavesTheOldImageServing)
 {
-    auto args = argv();
-    const std::string exe = copy_of_start_server(dir);
-    args[0] = exe;
-    child_process s(args);
-    port = listening_port(s.pid());
+    child_process s = start_from_copy();
     ASSERT_TRUE(serves_generation(1)) << s.output();
     const pid_t worker_pid = pid_of(ask(port));
     std::filesystem::permissions(exe, std::filesystem::perms::owner_read |
@@ -280,14 +286,8 @@ TEST_F(StarterUpgrade, MissingOrNonExecutableFileLeavesTheOldImageServing)
 
 TEST_F(StarterUpgrade, NewImageRefusingTheStateRollsBackToTheRunningOne)
 {
-    auto args = argv();
-    const std::string exe = copy_of_start_server(dir);
-    args[0] = exe;
-    child_options o;
-    o.argv = args;
-    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "after-check"; // passes the preflight
-    child_process s(std::move(o));
-    port = listening_port(s.pid());
+    // the refusal passes the preflight
+    child_process s = start_from_copy({{"BATON_TEST_REFUSE_UPGRADE_STATE", "after-check"}});
     ASSERT_TRUE(serves_generation(1)) << s.output();
     const pid_t worker_pid = pid_of(ask(port));
     std::filesystem::remove(exe); // the rollback runs the image, not the file
@@ -314,15 +314,8 @@ TEST_F(StarterUpgrade, NewImageRefusingTheStateRollsBackToTheRunningOne)
 
 TEST_F(StarterUpgrade, PreflightFailuresChangeNothing)
 {
-    auto args = argv();
-    const std::string exe = (dir / "start_server").string();
-    std::filesystem::copy_file(program("start_server"), exe);
-    args[0] = exe;
-    child_options o;
-    o.argv = args;
-    o.env["BATON_TEST_REFUSE_UPGRADE_STATE"] = "1"; // refused by the preflight already
-    child_process s(std::move(o));
-    port = listening_port(s.pid());
+    // refused by the preflight already
+    child_process s = start_from_copy({{"BATON_TEST_REFUSE_UPGRADE_STATE", "1"}});
     ASSERT_TRUE(serves_generation(1)) << s.output();
     const pid_t worker_pid = pid_of(ask(port));
     const std::string refused =
@@ -355,11 +348,7 @@ TEST_F(StarterUpgrade, PreflightFailuresChangeNothing)
 
 TEST_F(StarterUpgrade, UpgradeClientWaitsForTheResultAndSaysWhyItFailed)
 {
-    auto args = argv();
-    const std::string exe = copy_of_start_server(dir);
-    args[0] = exe;
-    child_process s(args);
-    port = listening_port(s.pid());
+    child_process s = start_from_copy();
     ASSERT_TRUE(serves_generation(1)) << s.output();
     const pid_t worker_pid = pid_of(ask(port));
     const std::vector<std::string> client{program("start_server"), "--upgrade",
