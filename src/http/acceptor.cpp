@@ -70,6 +70,24 @@ void report_out_of_memory(const server_state& st, std::string_view what = "accep
     st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory), what);
 }
 
+/** What assign() does not know of a descriptor accept4 just made: nobody else holds it, and
+    it is non-blocking already. asio must assume that an adopted descriptor may be a dup: it
+    marks it `possible_dup` (close() then takes it out of epoll with an EPOLL_CTL_DEL of its
+    own, where close(2) alone does it for a descriptor held once) and does not trust its mode
+    (the first wait spends an ioctl(FIONBIO)). The state set here is the one asio's own accept
+    gives the sockets it accepts: two system calls fewer per connection. Reached through the
+    pointer-to-member of a derived type, as asio keeps the socket's state protected. */
+template <class Socket>
+struct adopted : Socket {
+    static void mark_accepted(Socket& s) noexcept
+    {
+        namespace ops = asio::detail::socket_ops;
+        auto& state = (s.*(&adopted::impl_)).get_implementation().state_;
+        state =
+            static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
+    }
+};
+
 /** An accepted descriptor on its way to the loop that serves it: its connection slot is
     claimed; if no connection takes it (the loop was stopped first), it is closed and the
     slot given back. */
@@ -113,6 +131,7 @@ private:
         if (ec)
             return;          // the destructor closes it and gives the slot back
         (void)fd_.release(); // the socket owns it now
+        adopted<socket_type>::mark_accepted(sock);
         if (tls_ != nullptr)
             make_and_start<tls_stream<socket_type>>(l, std::move(sock),
                                                     tls_->ssl().native_handle());
@@ -146,6 +165,13 @@ private:
     tls_context* tls_; ///< null: plain; else the listener's (the server keeps it alive)
 };
 
+/// How the connections of one listener are made.
+struct listener_kind {
+    int family;
+    tls_context* tls;  ///< null: plain; else the listener's (the server keeps it alive)
+    bool sets_nodelay; ///< TCP_NODELAY per accepted socket: the listener's is not inherited
+};
+
 /// Accepts taken in one go before the accepting loop serves its own connections again.
 constexpr int accept_batch = 64;
 
@@ -170,8 +196,8 @@ void hand_over(server_state& st, event_loop& home, loop_ring& ring, handover h) 
     accept_batch, and hand each descriptor to the next loop in turn (`home` is the calling
     loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`: more
     may be queued, `back_off`: out of descriptors or memory. */
-accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acceptor& a, int family,
-                       tls_context* tls) noexcept
+accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acceptor& a,
+                       const listener_kind& kind) noexcept
 {
     for (int taken = 0; taken < accept_batch; ++taken) {
         if (!a.is_open())
@@ -188,7 +214,7 @@ accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acce
             // anything else: the next wait reports what is still queued (asio re-arms it)
             return is_resource_error(ec) ? accepted::back_off : accepted::all;
         }
-        if (family != AF_UNIX) {
+        if (kind.sets_nodelay) {
             int one = 1;
             ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
@@ -198,7 +224,7 @@ accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acce
             refuse(std::move(fd));
             continue;
         }
-        hand_over(st, home, ring, handover(st, std::move(fd), family, tls));
+        hand_over(st, home, ring, handover(st, std::move(fd), kind.family, kind.tls));
     }
     return accepted::batch;
 }
@@ -211,7 +237,7 @@ accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acce
     memory) is reported and the loop goes on after a pause, so the process never silently
     stops accepting on a listener it still holds. */
 asio::awaitable<void> accept_loop(server_state& st, event_loop& home, loop_ring& ring, acceptor& a,
-                                  int family, tls_context* tls)
+                                  listener_kind kind)
 {
     for (;;) {
         bool is_pausing = false;
@@ -224,7 +250,7 @@ asio::awaitable<void> accept_loop(server_state& st, event_loop& home, loop_ring&
                 is_pausing = true;
             }
             for (auto r = accepted::batch; !is_pausing && r == accepted::batch;) {
-                r = accept_queued(st, home, ring, a, family, tls);
+                r = accept_queued(st, home, ring, a, kind);
                 if (r == accepted::batch)
                     co_await asio::post(a.get_executor(), asio::use_awaitable);
                 is_pausing = r == accepted::back_off;
@@ -257,7 +283,8 @@ void start_accepting(server_state& st, event_loop& home, loop_ring& ring, listen
         return;
     }
     (void)l.fd.release(); // the acceptor owns it now
-    asio::co_spawn(home.ioc, accept_loop(st, home, ring, a, l.family, l.tls.get()), asio::detached);
+    const listener_kind kind{l.family, l.tls.get(), l.family != AF_UNIX && !l.is_nodelay_inherited};
+    asio::co_spawn(home.ioc, accept_loop(st, home, ring, a, kind), asio::detached);
 }
 
 } // namespace baton::http::detail

@@ -32,6 +32,8 @@ struct listener_socket {
     int family = 0;
     std::uint16_t port = 0;           ///< 0 for unix sockets
     std::shared_ptr<tls_context> tls; ///< null: plain HTTP
+    /// TCP_NODELAY is set on the listener, so accepted sockets have it (Linux copies it).
+    bool is_nodelay_inherited = false;
 };
 
 /// One listener as its event loop holds it; every family has the same acceptor type.

@@ -159,11 +159,12 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             // for: the close follows at once (nginx's lingering_close on does the same), one
             // wake-up, one timer and one read fewer per connection. A byte that came anyway
             // would turn close() into a reset, so that close is staged, as is every close the
-            // server decides. shutdown_send() first: the FIN goes out (on the response's held
-            // last segment, see finish()) even if a forked child still holds the descriptor.
+            // server decides. close() alone sends the FIN, on the response's held last segment
+            // (see finish()): the descriptor is close-on-exec and held once, so no other
+            // process keeps the connection open (a child forked without exec would hold it
+            // until it exits or execs).
             if (!session_traits<traits> && !req.keep_alive() && !is_forced_ &&
                 !has_pending_request()) {
-                traits::shutdown_send(stream_);
                 traits::close(stream_);
             } else {
                 co_await staged_close();

@@ -81,6 +81,14 @@ void set_defer_accept(const detail::server_state& st, int fd) noexcept
                   "setting TCP_DEFER_ACCEPT on a listener");
 }
 
+/// TCP_NODELAY on the listener: Linux copies it to every socket accepted from it, so the
+/// acceptor does not set it per connection (one setsockopt fewer each); false if refused.
+bool set_nodelay_on_accepted(int fd) noexcept
+{
+    int one = 1;
+    return ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0;
+}
+
 } // namespace
 
 struct server::impl {
@@ -152,6 +160,7 @@ void server::add_listener(int fd, error_code& ec) noexcept
         return;
     if (impl_->state->opts.defer_accept && l.family != AF_UNIX)
         set_defer_accept(*impl_->state, fd);
+    l.is_nodelay_inherited = l.family != AF_UNIX && set_nodelay_on_accepted(fd);
     try {
         impl_->listeners.reserve(impl_->listeners.size() + 1);
     } catch (const std::bad_alloc&) {

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <future>
 #include <map>
 #include <mutex>
@@ -120,17 +122,21 @@ TEST(HttpAccept, ConnectionsAreSpreadOverEveryLoopInTurn)
     }
 }
 
+/// The value of the IPPROTO_TCP option `name` of `fd` (-1 if it cannot be read).
+int tcp_option(int fd, int name)
+{
+    int value = -1;
+    socklen_t len = sizeof value;
+    EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, name, &value, &len), 0);
+    return value;
+}
+
 // defer_accept sets TCP_DEFER_ACCEPT on the listener it is given (inherited ones included)
 // for header_timeout, and the connections it then gets are served as any other; without it
 // the listener is left as it was.
 TEST(HttpAccept, DeferAcceptSetsTheSharedListenerAndServesItsConnections)
 {
-    auto read_defer = [](int fd) {
-        int secs = -1;
-        socklen_t len = sizeof secs;
-        EXPECT_EQ(::getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, &len), 0);
-        return secs;
-    };
+    auto read_defer = [](int fd) { return tcp_option(fd, TCP_DEFER_ACCEPT); };
     const tcp_listener plain = listen_tcp();
     {
         baton::http::server s(
@@ -159,6 +165,26 @@ TEST(HttpAccept, DeferAcceptSetsTheSharedListenerAndServesItsConnections)
         ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
         EXPECT_EQ(r.response.body, "deferred " + std::string(req.substr(4, 2)));
     }
+}
+
+// TCP_NODELAY is set once, on the listener (inherited ones included), and not per connection:
+// what the server relies on is that Linux copies it to every socket accepted from it, which is
+// checked here on a socket accepted by hand from the same listener.
+TEST(HttpAccept, NoDelayIsSetOnTheListenerAndEverySocketAcceptedFromItHasIt)
+{
+    auto read_nodelay = [](int fd) { return tcp_option(fd, TCP_NODELAY); };
+    const tcp_listener listener = listen_tcp();
+    ASSERT_EQ(read_nodelay(listener.fd.get()), 0);
+    baton::http::server s(
+        fixture::defaults(),
+        [](const request&, response_writer&) -> asio::awaitable<void> { co_return; });
+    s.add_listener(::fcntl(listener.fd.get(), F_DUPFD_CLOEXEC, 0));
+    EXPECT_NE(read_nodelay(listener.fd.get()), 0); // on the socket the "starter" still holds
+    // not started: the connection waits in the queue for this accept
+    auto client = connect_tcp(ip_family::v4, listener.port);
+    unique_fd accepted(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_TRUE(accepted.is_valid()) << std::strerror(errno);
+    EXPECT_NE(read_nodelay(accepted.get()), 0);
 }
 
 TEST(HttpAccept, TheProcessHoldsOneCopyOfEachListenerWhateverItsLoops)
