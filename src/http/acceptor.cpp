@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <cerrno>
 #include <chrono>
@@ -38,6 +39,23 @@ void event_loop::close_acceptors() noexcept
     error_code ignored;
     for (auto& a : acceptors)
         a.close(ignored);
+}
+
+bool busy_gauge::is_busy() noexcept
+{
+    auto now = std::chrono::steady_clock::now();
+    if (now - window_start_ < window)
+        return is_busy_;
+    timespec ts{};
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return is_busy_;
+    auto cpu = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+    // The first reading (window_start_ at the epoch) finds a "window" of the whole uptime:
+    // not busy, which is right for a loop that just started.
+    is_busy_ = 2 * (cpu - cpu_at_start_) > now - window_start_;
+    window_start_ = now;
+    cpu_at_start_ = cpu;
+    return is_busy_;
 }
 
 namespace {
@@ -193,9 +211,9 @@ void hand_over(server_state& st, event_loop& home, loop_ring& ring, handover h) 
 }
 
 /** Accept what the kernel queued on `a` (accept4: non-blocking, close-on-exec), at most
-    accept_batch, and hand each descriptor to the next loop in turn (`home` is the calling
-    loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`: more
-    may be queued, `back_off`: out of descriptors or memory. */
+    accept_batch, and give each descriptor to the loop the ring chooses (`home` is the
+    calling loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`:
+   more may be queued, `back_off`: out of descriptors or memory. */
 accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acceptor& a,
                        const listener_kind& kind) noexcept
 {

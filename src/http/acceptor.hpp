@@ -1,8 +1,9 @@
 #pragma once
 // SPDX-License-Identifier: MIT
 
-// The event loops of a server and its listeners: the first loop accepts on every listener
-// and hands each connection to the next loop in turn (private; docs/design.md §3).
+// The event loops of a server and its listeners: the first loop accepts on every listener,
+// serves the connections itself while it is not busy and otherwise hands each to the next loop
+// in turn (private; docs/design.md §3).
 
 #include "common/unique_fd.hpp"
 #include "server_state.hpp"
@@ -12,6 +13,7 @@
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -54,13 +56,35 @@ struct event_loop {
     void close_acceptors() noexcept;
 };
 
-/// The loops of a process, taken in turn by the one that accepts.
+/** How busy the calling thread is: the CPU time it used over the wall time, in windows of at
+    least `window` (CLOCK_THREAD_CPUTIME_ID is a system call: one per window at most). */
+class busy_gauge {
+public:
+    static constexpr std::chrono::milliseconds window{10};
+
+    /// Did the calling thread run more than half of the last whole window?
+    bool is_busy() noexcept;
+
+private:
+    std::chrono::steady_clock::time_point window_start_{};
+    std::chrono::nanoseconds cpu_at_start_{};
+    bool is_busy_ = false;
+};
+
+/** The loops of a process, as the one that accepts (the first) gives them new connections.
+    While the first loop is less than half busy, it serves them itself: no hand-over to
+    another thread, no other loop woken, which is most of what a connection costs under a
+    light load. Busier, it gives them to every loop in turn, itself included. */
 struct loop_ring {
     std::vector<event_loop*> loops;
     std::size_t next = 0;
+    busy_gauge first_loop_load; ///< the first loop's thread: used from it only
 
+    /// The loop for the next connection; called on the first loop.
     event_loop& take() noexcept
     {
+        if (loops.size() == 1 || !first_loop_load.is_busy())
+            return *loops.front();
         auto& l = *loops[next];
         next = (next + 1) % loops.size();
         return l;
