@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "acceptor.hpp"
 
+#include "accepted_socket.hpp"
 #include "connection.hpp"
 #include "socket_traits.hpp"
 #include "tls_traits.hpp"
@@ -88,24 +89,6 @@ void report_out_of_memory(const server_state& st, std::string_view what = "accep
     st.report(boost::system::errc::make_error_code(boost::system::errc::not_enough_memory), what);
 }
 
-/** What assign() does not know of a descriptor accept4 just made: nobody else holds it, and
-    it is non-blocking already. asio must assume that an adopted descriptor may be a dup: it
-    marks it `possible_dup` (close() then takes it out of epoll with an EPOLL_CTL_DEL of its
-    own, where close(2) alone does it for a descriptor held once) and does not trust its mode
-    (the first wait spends an ioctl(FIONBIO)). The state set here is the one asio's own accept
-    gives the sockets it accepts: two system calls fewer per connection. Reached through the
-    pointer-to-member of a derived type, as asio keeps the socket's state protected. */
-template <class Socket>
-struct adopted : Socket {
-    static void mark_accepted(Socket& s) noexcept
-    {
-        namespace ops = asio::detail::socket_ops;
-        auto& state = (s.*(&adopted::impl_)).get_implementation().state_;
-        state =
-            static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
-    }
-};
-
 /** An accepted descriptor on its way to the loop that serves it: its connection slot is
     claimed; if no connection takes it (the loop was stopped first), it is closed and the
     slot given back. */
@@ -143,6 +126,11 @@ private:
     void serve(event_loop& l, const Protocol& protocol) noexcept
     {
         using socket_type = typename Protocol::socket;
+        if (tls_ == nullptr) { // joins the reactor when it first waits (accepted_socket)
+            make_and_start<accepted_socket<Protocol>>(l, l.ioc.get_executor(), protocol,
+                                                      std::move(fd_));
+            return;
+        }
         socket_type sock(l.ioc);
         error_code ec;
         sock.assign(protocol, fd_.get(), ec);
@@ -150,11 +138,7 @@ private:
             return;          // the destructor closes it and gives the slot back
         (void)fd_.release(); // the socket owns it now
         adopted<socket_type>::mark_accepted(sock);
-        if (tls_ != nullptr)
-            make_and_start<tls_stream<socket_type>>(l, std::move(sock),
-                                                    tls_->ssl().native_handle());
-        else
-            make_and_start<socket_type>(l, std::move(sock));
+        make_and_start<tls_stream<socket_type>>(l, std::move(sock), tls_->ssl().native_handle());
     }
 
     /// A connection over `Stream`, made of `args`, started on the loop `l`.

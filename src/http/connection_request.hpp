@@ -177,6 +177,24 @@ boost::asio::awaitable<void> connection<Stream>::serve()
 template <class Stream>
 boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first_byte(bool is_first)
 {
+    if constexpr (requires(boost::asio::mutable_buffer b, boost::system::error_code & e) {
+                      traits::try_read(stream_, b, e);
+                  }) {
+        // A new connection's request is usually here already (always, with defer_accept):
+        // read it at once, with no deadline armed and no operation queued. If it is not,
+        // the wait below starts (and a plain socket joins the reactor only then).
+        if (is_first) {
+            boost::system::error_code ec;
+            auto n = traits::try_read(stream_, buf_.prepare(conn_impl::idle_read_chunk), ec);
+            buf_.commit(n);
+            if (n > 0)
+                co_return ec;
+            if (ec) {
+                traits::close(stream_); // the client closed (or the stream failed)
+                co_return ec;
+            }
+        }
+    }
     is_idle_ = !is_first;
     auto now = clock::now();
     is_drain_watch_ = is_idle_ && st_.is_draining();

@@ -1,8 +1,8 @@
 #pragma once
 // SPDX-License-Identifier: MIT
 
-// stream_traits for a TCP or unix stream socket: cancel, shutdown(SHUT_WR), close, FIONREAD,
-// a write that does not wait (private).
+// stream_traits for a TCP or unix stream socket (the one under a TLS stream): cancel,
+// shutdown(SHUT_WR), close, FIONREAD, a write that does not wait (private).
 
 #include "connection.hpp"
 
@@ -14,6 +14,24 @@
 #include <string_view>
 
 namespace baton::http::detail {
+
+/** Write what the send buffer of `fd` takes now, without waiting: MSG_DONTWAIT on the call
+    itself, so no fcntl is spent per connection. Returns the bytes written; `ec` is set only for
+    a real error (a full buffer or a signal is 0 bytes and no error: write asynchronously).
+    `is_more`: the write side is shut down right after (MSG_MORE: the kernel holds the last
+    segment and the shutdown or close sends it with the FIN on it, one segment instead of two). */
+inline std::size_t send_now(int fd, std::string_view data, boost::system::error_code& ec,
+                            bool is_more) noexcept
+{
+    ec = {};
+    int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (is_more ? MSG_MORE : 0);
+    ssize_t n = ::send(fd, data.data(), data.size(), flags);
+    if (n >= 0)
+        return static_cast<std::size_t>(n);
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        ec.assign(errno, boost::system::system_category());
+    return 0;
+}
 
 template <class Protocol, class Executor>
 struct stream_traits<boost::asio::basic_stream_socket<Protocol, Executor>> {
@@ -44,23 +62,11 @@ struct stream_traits<boost::asio::basic_stream_socket<Protocol, Executor>> {
         return ec ? 0 : n;
     }
 
-    /// Write what the socket's send buffer takes now, without waiting: MSG_DONTWAIT on the
-    /// descriptor itself, so the socket stays in blocking mode for the application and no
-    /// fcntl is spent per connection. Returns the bytes written; `ec` is set only for a
-    /// real error (a full buffer or a signal is 0 bytes and no error: write asynchronously).
-    /// `is_more`: the write side is shut down right after (MSG_MORE: the kernel holds the
-    /// last segment and the shutdown sends it with the FIN on it, one segment instead of two).
+    /// send_now() on the descriptor: the socket stays in blocking mode for the application.
     static std::size_t try_write(socket& s, std::string_view data, boost::system::error_code& ec,
                                  bool is_more = false) noexcept
     {
-        ec = {};
-        int flags = MSG_DONTWAIT | MSG_NOSIGNAL | (is_more ? MSG_MORE : 0);
-        ssize_t n = ::send(s.native_handle(), data.data(), data.size(), flags);
-        if (n >= 0)
-            return static_cast<std::size_t>(n);
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            ec.assign(errno, boost::system::system_category());
-        return 0;
+        return send_now(s.native_handle(), data, ec, is_more);
     }
 
     static constexpr bool lingers = true;

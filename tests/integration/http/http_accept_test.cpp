@@ -14,6 +14,8 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <set>
@@ -227,6 +229,77 @@ TEST(HttpAccept, NoDelayIsSetOnTheListenerAndEverySocketAcceptedFromItHasIt)
     unique_fd accepted(::accept4(listener.fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
     ASSERT_TRUE(accepted.is_valid()) << std::strerror(errno);
     EXPECT_NE(read_nodelay(accepted.get()), 0);
+}
+
+/// How many descriptors the epoll sets of this process watch (every `tfd:` line of each
+/// eventpoll descriptor's /proc/self/fdinfo): the server's loops are the only ones here.
+std::size_t epoll_registrations()
+{
+    std::size_t n = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        auto target = std::filesystem::read_symlink(entry.path(), ec);
+        if (ec || target != "anon_inode:[eventpoll]")
+            continue;
+        std::ifstream info("/proc/self/fdinfo/" + entry.path().filename().string());
+        for (std::string line; std::getline(info, line);)
+            if (line.rfind("tfd:", 0) == 0)
+                ++n;
+    }
+    return n;
+}
+
+// A connection that comes with its request (TCP_DEFER_ACCEPT) is read at once and, while its
+// handler runs, is in no epoll set: it joins the loop's reactor only when it has to wait. A
+// connection accepted before its request arrives does wait for it, in the epoll set, and is
+// served as soon as the request comes.
+TEST(HttpAccept, AConnectionJoinsTheEpollSetOnlyWhenItHasToWait)
+{
+    std::atomic<bool> is_held{false};
+    std::atomic<bool> release{false};
+    auto handler = [&](const request& req, response_writer& w) -> asio::awaitable<void> {
+        if (req.target() == "/hold") {
+            is_held = true;
+            for (int i = 0; i < 500 && !release; ++i) // bounded: 5 s
+                co_await baton::http::sleep_for(10ms);
+        }
+        w.write("served " + std::string(req.target()));
+    };
+    auto o = fixture::defaults();
+    o.threads = 1;
+    o.defer_accept = true;
+    baton::http::server deferred(o, handler);
+    deferred.listen("127.0.0.1", 0);
+    deferred.start();
+    const std::size_t idle = epoll_registrations(); // the listener, the loop's own descriptors
+    {
+        auto c = connect(deferred.local_ports().at(0));
+        ASSERT_FALSE(c.send("GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"));
+        ASSERT_TRUE(wait_until([&] { return is_held.load(); }, 5s));
+        EXPECT_EQ(epoll_registrations(), idle) << "read at once: never registered";
+        release = true;
+        auto r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.body, "served /hold");
+        // keep-alive: the next request is waited for, in the epoll set
+        EXPECT_TRUE(wait_until([&] { return epoll_registrations() == idle + 1; }, 5s));
+        ASSERT_FALSE(c.send(get_a));
+        r = c.read_response();
+        ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+        EXPECT_EQ(r.response.body, "served /a");
+    }
+
+    o.defer_accept = false;
+    baton::http::server eager(o, handler);
+    eager.listen("127.0.0.1", 0);
+    eager.start();
+    const std::size_t both_idle = epoll_registrations();
+    auto c = connect(eager.local_ports().at(0)); // accepted with nothing to read yet
+    EXPECT_TRUE(wait_until([&] { return epoll_registrations() == both_idle + 1; }, 5s));
+    ASSERT_FALSE(c.send(get_a));
+    auto r = c.read_response();
+    ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
+    EXPECT_EQ(r.response.body, "served /a");
 }
 
 TEST(HttpAccept, TheProcessHoldsOneCopyOfEachListenerWhateverItsLoops)
