@@ -33,8 +33,8 @@ struct adopted : Socket {
     {
         namespace ops = boost::asio::detail::socket_ops;
         auto& state = (s.*(&adopted::impl_)).get_implementation().state_;
-        state = static_cast<ops::state_type>((state & ~ops::possible_dup) |
-                                             ops::internal_non_blocking);
+        state =
+            static_cast<ops::state_type>((state & ~ops::possible_dup) | ops::internal_non_blocking);
     }
 };
 
@@ -65,6 +65,7 @@ public:
         , fd_(std::move(o.fd_))
         , native_(std::exchange(o.native_, -1))
     {}
+
     accepted_socket& operator=(accepted_socket&&) = delete;
     ~accepted_socket() = default; // an unregistered descriptor is closed by fd_
 
@@ -72,9 +73,6 @@ public:
 
     /// The descriptor, registered or not; -1 once closed.
     int native_handle() const noexcept { return native_; }
-
-    /// Whether it joined the reactor (for tests and asserts).
-    bool is_registered() const noexcept { return sock_.is_open(); }
 
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& buffers, Token&& token)
@@ -123,10 +121,10 @@ private:
         adopted<socket_type>::mark_accepted(sock_);
     }
 
-    socket_type sock_;                ///< unopened until the first asynchronous operation
+    socket_type sock_; ///< unopened until the first asynchronous operation
     Protocol protocol_;
-    baton::detail::unique_fd fd_;     ///< until then, the descriptor
-    int native_;                      ///< the descriptor either way
+    baton::detail::unique_fd fd_; ///< until then, the descriptor
+    int native_;                  ///< the descriptor either way
 };
 
 template <class Protocol>
@@ -143,7 +141,7 @@ struct stream_traits<accepted_socket<Protocol>> {
     {
         int n = 0;
         return ::ioctl(s.native_handle(), FIONREAD, &n) == 0 && n > 0 ? static_cast<std::size_t>(n)
-                                                                       : 0;
+                                                                      : 0;
     }
 
     /// What is readable now, without waiting: 0 and no error to go asynchronous; the end of

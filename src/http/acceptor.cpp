@@ -196,8 +196,8 @@ void hand_over(server_state& st, event_loop& home, loop_ring& ring, handover h) 
 
 /** Accept what the kernel queued on `a` (accept4: non-blocking, close-on-exec), at most
     accept_batch, and give each descriptor to the loop the ring chooses (`home` is the
-    calling loop). `all`: the queue is empty (or an error left it for the next wake-up), `batch`:
-   more may be queued, `back_off`: out of descriptors or memory. */
+    calling loop). `all`: the queue is empty (or an error left it for the next wake-up),
+    `batch`: more may be queued, `back_off`: out of descriptors or memory. */
 accepted accept_queued(server_state& st, event_loop& home, loop_ring& ring, acceptor& a,
                        const listener_kind& kind) noexcept
 {
