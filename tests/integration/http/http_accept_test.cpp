@@ -288,6 +288,8 @@ TEST(HttpAccept, AConnectionJoinsTheEpollSetOnlyWhenItHasToWait)
         ASSERT_TRUE(r.is_complete()) << r.outcome << ' ' << r.detail;
         EXPECT_EQ(r.response.body, "served /a");
     }
+    // the client closed: the server sees it, closes, and its registration goes with it
+    EXPECT_TRUE(wait_until([&] { return epoll_registrations() == idle; }, 5s));
 
     o.defer_accept = false;
     baton::http::server eager(o, handler);
