@@ -180,7 +180,14 @@ int main(int argc, char** argv)
         else if (a == "--dump-env")
             dump = next();
     }
-    if (std::signal(SIGTERM, SIG_IGN) != SIG_IGN) {
+
+    // Kept ignored when it is (--ignore-term, or inherited so); read without changing it: a
+    // TERM sent right after the exec (start_server stopping a worker it just started) must
+    // not fall into a moment where it is ignored, as it did when this set SIG_IGN to read it.
+    struct sigaction current {};
+
+    ::sigaction(SIGTERM, nullptr, &current);
+    if (current.sa_handler != SIG_IGN) {
         struct sigaction sa {};
 
         sa.sa_handler = on_term;
