@@ -56,23 +56,12 @@ public:
         : sock_(ex)
         , protocol_(protocol)
         , fd_(std::move(fd))
-        , native_(fd_.get())
     {}
-
-    accepted_socket(accepted_socket&& o) noexcept
-        : sock_(std::move(o.sock_))
-        , protocol_(o.protocol_)
-        , fd_(std::move(o.fd_))
-        , native_(std::exchange(o.native_, -1))
-    {}
-
-    accepted_socket& operator=(accepted_socket&&) = delete;
-    ~accepted_socket() = default; // an unregistered descriptor is closed by fd_
 
     executor_type get_executor() noexcept { return sock_.get_executor(); }
 
     /// The descriptor, registered or not; -1 once closed.
-    int native_handle() const noexcept { return native_; }
+    int native_handle() noexcept { return sock_.is_open() ? sock_.native_handle() : fd_.get(); }
 
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& buffers, Token&& token)
@@ -102,7 +91,6 @@ public:
         if (sock_.is_open())
             sock_.close(ignored); // the reactor's state goes with it; close(2) does the rest
         fd_.reset();
-        native_ = -1;
     }
 
 private:
@@ -123,8 +111,7 @@ private:
 
     socket_type sock_; ///< unopened until the first asynchronous operation
     Protocol protocol_;
-    baton::detail::unique_fd fd_; ///< until then, the descriptor
-    int native_;                  ///< the descriptor either way
+    baton::detail::unique_fd fd_; ///< until then, the descriptor (closed with it)
 };
 
 template <class Protocol>
