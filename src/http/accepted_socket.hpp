@@ -10,11 +10,13 @@
 
 #include <boost/asio/basic_stream_socket.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <memory>
 #include <string_view>
 #include <utility>
 
@@ -39,7 +41,8 @@ struct adopted : Socket {
 };
 
 /** A connected stream socket accept4 made (non-blocking, close-on-exec, held once), that
-    registers with its loop's reactor on its first asynchronous operation only. Until then the
+    registers with its loop's reactor on its first asynchronous operation only (its asio socket
+    is made then). Until then the
     connection reads, writes and closes the descriptor itself (try_read, try_write, close):
     with TCP_DEFER_ACCEPT a connection comes with its request, and when its response goes out
     at once it is served without ever joining the epoll set (no EPOLL_CTL_ADD, no reactor
@@ -51,67 +54,74 @@ public:
     using socket_type = boost::asio::basic_stream_socket<Protocol>;
     using executor_type = typename socket_type::executor_type;
 
-    accepted_socket(const executor_type& ex, const Protocol& protocol,
+    accepted_socket(const boost::asio::io_context::executor_type& ex, const Protocol& protocol,
                     baton::detail::unique_fd fd) noexcept
-        : sock_(ex)
+        : ex_(ex)
         , protocol_(protocol)
         , fd_(std::move(fd))
     {}
 
-    executor_type get_executor() noexcept { return sock_.get_executor(); }
+    executor_type get_executor() const noexcept { return ex_; }
 
     /// The descriptor, registered or not; -1 once closed.
-    int native_handle() noexcept { return sock_.is_open() ? sock_.native_handle() : fd_.get(); }
+    int native_handle() noexcept
+    {
+        return sock_ != nullptr && sock_->is_open() ? sock_->native_handle() : fd_.get();
+    }
 
     template <class Buffers, class Token>
     auto async_read_some(const Buffers& buffers, Token&& token)
     {
-        register_once();
-        return sock_.async_read_some(buffers, std::forward<Token>(token));
+        return registered().async_read_some(buffers, std::forward<Token>(token));
     }
 
     template <class Buffers, class Token>
     auto async_write_some(const Buffers& buffers, Token&& token)
     {
-        register_once();
-        return sock_.async_write_some(buffers, std::forward<Token>(token));
+        return registered().async_write_some(buffers, std::forward<Token>(token));
     }
 
     /// Abort the pending operations (only a registered socket has any).
     void cancel() noexcept
     {
         boost::system::error_code ignored;
-        if (sock_.is_open())
-            sock_.cancel(ignored);
+        if (sock_ != nullptr && sock_->is_open())
+            sock_->cancel(ignored);
     }
 
     void close() noexcept
     {
         boost::system::error_code ignored;
-        if (sock_.is_open())
-            sock_.close(ignored); // the reactor's state goes with it; close(2) does the rest
+        if (sock_ != nullptr && sock_->is_open())
+            sock_->close(ignored); // the reactor's state goes with it; close(2) does the rest
         fd_.reset();
     }
 
 private:
-    /// Join the reactor with the state asio's own accept gives a socket. If the reactor
-    /// refuses it (out of memory), the socket stays unopened, the operation that follows
-    /// fails with bad_descriptor, and the descriptor is still closed by close().
-    void register_once() noexcept
+    /// The socket, joined to the reactor with the state asio's own accept gives a socket (made
+    /// on the heap the first time: a connection that never waits, or waits in its loop's
+    /// idle_lot, has none). If the reactor refuses the descriptor (out of memory), the socket
+    /// stays unopened, the operation that follows fails with bad_descriptor, and the
+    /// descriptor is still closed by close(). Throws bad_alloc.
+    socket_type& registered()
     {
-        if (!fd_.is_open() || sock_.is_open())
-            return;
+        if (sock_ == nullptr)
+            sock_ = std::make_unique<socket_type>(ex_);
+        if (!fd_.is_open() || sock_->is_open())
+            return *sock_;
         boost::system::error_code ec;
-        sock_.assign(protocol_, fd_.get(), ec);
+        sock_->assign(protocol_, fd_.get(), ec);
         if (ec)
-            return;
+            return *sock_;
         (void)fd_.release(); // the socket owns it now
-        adopted<socket_type>::mark_accepted(sock_);
+        adopted<socket_type>::mark_accepted(*sock_);
+        return *sock_;
     }
 
-    socket_type sock_; ///< unopened until the first asynchronous operation
+    boost::asio::io_context::executor_type ex_;
     Protocol protocol_;
-    baton::detail::unique_fd fd_; ///< until then, the descriptor (closed with it)
+    baton::detail::unique_fd fd_;       ///< until it is registered, the descriptor (closed with it)
+    std::unique_ptr<socket_type> sock_; ///< made by the first asynchronous operation
 };
 
 template <class Protocol>

@@ -19,7 +19,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cerrno>
 #include <chrono>
@@ -40,23 +39,6 @@ void event_loop::close_acceptors() noexcept
     error_code ignored;
     for (auto& a : acceptors)
         a.close(ignored);
-}
-
-bool busy_gauge::is_busy() noexcept
-{
-    auto now = std::chrono::steady_clock::now();
-    if (now - window_start_ < window)
-        return is_busy_;
-    timespec ts{};
-    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return is_busy_;
-    auto cpu = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-    // The first reading (window_start_ at the epoch) finds a "window" of the whole uptime:
-    // not busy, which is right for a loop that just started.
-    is_busy_ = 2 * (cpu - cpu_at_start_) > now - window_start_;
-    window_start_ = now;
-    cpu_at_start_ = cpu;
-    return is_busy_;
 }
 
 namespace {
@@ -148,7 +130,7 @@ private:
         using conn = connection<Stream>;
         std::shared_ptr<conn> c;
         try {
-            c = std::make_shared<conn>(*st_, Stream(std::forward<Args>(args)...), &l.conns);
+            c = std::make_shared<conn>(*st_, Stream(std::forward<Args>(args)...), &l.conns, &l.lot);
         } catch (const std::bad_alloc&) {
             st_->release_connection(); // no connection took the slot; the socket closes
             report_out_of_memory(*st_);

@@ -6,6 +6,7 @@
 // in turn (private; docs/design.md §3).
 
 #include "common/unique_fd.hpp"
+#include "idle_lot.hpp"
 #include "server_state.hpp"
 
 #include <boost/asio/basic_socket_acceptor.hpp>
@@ -48,27 +49,14 @@ struct event_loop {
     /// One thread runs it, and every socket and timer of this loop is used on that thread
     /// only (other threads post to it): the reactor's per-descriptor locks are not needed.
     boost::asio::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+    busy_gauge load;         ///< of the loop's thread: used from it only
+    idle_lot lot{ioc, load}; ///< where its idle plain connections wait (destroyed before ioc)
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard;
     std::list<acceptor> acceptors;
     std::thread thread;
 
     /// Close the listeners this loop holds (close(2), never shutdown(2)).
     void close_acceptors() noexcept;
-};
-
-/** How busy the calling thread is: the CPU time it used over the wall time, in windows of at
-    least `window` (CLOCK_THREAD_CPUTIME_ID is a system call: one per window at most). */
-class busy_gauge {
-public:
-    static constexpr std::chrono::milliseconds window{10};
-
-    /// Did the calling thread run more than half of the last whole window?
-    bool is_busy() noexcept;
-
-private:
-    std::chrono::steady_clock::time_point window_start_{};
-    std::chrono::nanoseconds cpu_at_start_{};
-    bool is_busy_ = false;
 };
 
 /** The loops of a process, as the one that accepts (the first) gives them new connections.
@@ -78,12 +66,11 @@ private:
 struct loop_ring {
     std::vector<event_loop*> loops;
     std::size_t next = 0;
-    busy_gauge first_loop_load; ///< the first loop's thread: used from it only
 
     /// The loop for the next connection; called on the first loop.
     event_loop& take() noexcept
     {
-        if (loops.size() == 1 || !first_loop_load.is_busy())
+        if (loops.size() == 1 || !loops.front()->load.is_busy())
             return *loops.front();
         auto& l = *loops[next];
         next = (next + 1) % loops.size();

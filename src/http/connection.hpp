@@ -6,6 +6,7 @@
 
 #include "deadline.hpp"
 #include "framing.hpp"
+#include "idle_lot.hpp"
 #include "server_state.hpp"
 #include "wire.hpp"
 
@@ -59,37 +60,90 @@ namespace conn_impl {
 inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
 inline constexpr std::size_t read_chunk = 16 * 1024;
 
+/// Counts chunk extensions against a limit for Beast's parser (which holds a reference to it).
+struct chunk_ext_counter {
+    std::size_t bytes = 0;
+    std::size_t limit = 0;
+
+    void operator()(std::uint64_t, boost::beast::string_view ext, boost::system::error_code& ec)
+    {
+        // chunk extensions count against max_header_bytes, like the header itself
+        bytes += ext.size();
+        if (bytes > limit)
+            ec = boost::beast::http::error::header_limit;
+    }
+};
+
 } // namespace conn_impl
 
 template <class Stream>
 class connection final : public conn_base,
                          public response_sink,
+                         public parkable,
                          public std::enable_shared_from_this<connection<Stream>> {
 public:
     using traits = stream_traits<Stream>;
     using parser_type = boost::beast::http::request_parser<boost::beast::http::string_body>;
 
+    /// Whether an idle connection over `Stream` can park in an idle_lot: a plain stream that
+    /// reads without waiting (traits::try_read) and has a descriptor. A session (TLS) keeps
+    /// its state in its stream, and does not.
+    static constexpr bool can_park =
+        !session_traits<traits> &&
+        requires(Stream & s, boost::asio::mutable_buffer b, boost::system::error_code& ec)
+    {
+        traits::try_read(s, b, ec);
+        {
+            s.native_handle()
+            } -> std::convertible_to<int>;
+    };
+
     /// The caller has claimed the connection (server_state::claim_connection); the
-    /// destructor releases it. `reg` (may be null) is the event loop's registry.
-    connection(server_state& st, Stream stream, registry* reg);
+    /// destructor releases it. `reg` (may be null) is the event loop's registry, `lot` (may
+    /// be null) where it waits while idle between requests (when can_park).
+    connection(server_state& st, Stream stream, registry* reg, idle_lot* lot = nullptr);
     ~connection();
 
     connection(const connection&) = delete;
     connection& operator=(const connection&) = delete;
 
-    /// Serve the connection on its stream's executor until it is closed.
-    static void start(std::shared_ptr<connection> c);
+    /// Serve the connection on its stream's executor until it is closed; `w`: from where it
+    /// parked (none: from its accept).
+    static void start(std::shared_ptr<connection> c, wake w = wake::none);
 
     void drain() override;
     void force_close() override;
     boost::asio::awaitable<void> flush(response_state& rs) override;
+    void on_wake(wake w) noexcept override;
 
 private:
     using clock = std::chrono::steady_clock;
     friend class deadline<connection>;
 
-    boost::asio::awaitable<void> run(std::shared_ptr<connection> self);
-    boost::asio::awaitable<void> serve();
+    /// What the connection's parser needs while a request is read: on the heap, given back
+    /// when the connection parks (most of an idle connection would be a parser otherwise).
+    struct request_reader {
+        std::optional<parser_type> parser;
+        conn_impl::chunk_ext_counter chunk_ext;
+    };
+
+    /// What an idle connection does next (idle_step()).
+    enum class idle : std::uint8_t {
+        request, ///< request bytes are in buf_
+        closed,  ///< the client closed (or the connection was closed): done
+        parked,  ///< in the lot: the coroutine ends, the lot wakes the connection
+        expired, ///< woken by its idle timeout with nothing to read: close in stages
+        wait,    ///< wait by itself (wait_first_byte): draining, or no lot
+    };
+
+    boost::asio::awaitable<void> run(std::shared_ptr<connection> self, wake w);
+    boost::asio::awaitable<void> serve(wake w);
+    /// Between requests, for a connection that can park: read what is there, else park.
+    idle idle_step(wake w);
+    /// A new parser for the next request, under the server's limits.
+    parser_type& begin_request();
+    /// After a response that ends the connection: close at once (no staged close)?
+    bool is_closed_at_once(const request& req) noexcept;
     /// The TLS handshake under handshake_timeout; false: failed, counted, closed.
     boost::asio::awaitable<bool> handshake();
     /// close_notify (ours; theirs awaited no longer than the linger deadline), TLS only.
@@ -146,17 +200,19 @@ private:
     /// The armed deadline passed: abort the pending read or write.
     void on_deadline() noexcept { traits::cancel(stream_); }
 
+    /// Where the deadline's timer runs.
+    auto get_executor() noexcept { return stream_.get_executor(); }
+
     server_state& st_;
     Stream stream_;
     registry* reg_;
-    registry::iterator it_{};
     deadline<connection> deadline_;
+    idle_lot* lot_;
     boost::beast::flat_buffer buf_;
-    std::optional<parser_type> parser_;
-    std::string out_; ///< the response bytes being written (kept: no allocation per response)
-    std::size_t chunk_ext_bytes_ = 0;
-    std::function<void(std::uint64_t, boost::beast::string_view, boost::system::error_code&)>
-        on_chunk_header_;
+    std::unique_ptr<request_reader> reader_; ///< while a request is read (kept until it parks)
+    std::string out_; ///< the response bytes being written (kept until it parks)
+    /// While parked: the lot holds the connection through it.
+    std::shared_ptr<connection> parked_self_;
     clock::time_point accepted_at_ = clock::now();
     /// Waiting for the first byte of a request after the first: drain() acts then only. A
     /// connection that has not sent its first request is not idle: its client is about to
@@ -165,6 +221,9 @@ private:
     bool is_drain_watch_ = false; ///< the idle wait's deadline is the drain grace
     bool is_forced_ = false;
     bool is_broken_ = false;
+    bool is_park_requested_ = false; ///< wake::park came: the idle wait was cancelled for it
+    bool is_park_due_ = false;       ///< that wait ended so: serve() parks
+    clock::time_point idle_due_{};   ///< the idle wait's timeout (kept when it parks)
 };
 
 } // namespace baton::http::detail

@@ -109,8 +109,9 @@ template <class Stream>
 void connection<Stream>::drain()
 {
     // Steps 3 and 4: a request in flight finishes (its response gets Connection: close);
-    // an idle connection keeps waiting, but only for the drain grace.
-    if (!is_idle_ || is_forced_)
+    // an idle connection keeps waiting, but only for the drain grace. A parked one is woken
+    // by its lot once the registry walk is over (idle_lot::close), and waits by itself then.
+    if (!is_idle_ || is_forced_ || idle_lot::is_parked(*this))
         return;
     auto grace_end = st_.drain_start() + st_.opts.drain_grace;
     if (grace_end < deadline_.due()) {
@@ -128,6 +129,8 @@ void connection<Stream>::force_close()
     if (st_.is_draining())
         st_.counters.connections_force_closed.fetch_add(1, std::memory_order_relaxed);
     deadline_.disarm();
+    if (idle_lot::is_parked(*this))
+        return; // its lot closes it once the registry walk is over (idle_lot::close)
     traits::close(stream_);
 }
 

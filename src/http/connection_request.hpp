@@ -43,44 +43,64 @@ std::size_t field_bytes(const Fields& fields) noexcept
 } // namespace conn_impl
 
 template <class Stream>
-connection<Stream>::connection(server_state& st, Stream stream, registry* reg)
+connection<Stream>::connection(server_state& st, Stream stream, registry* reg, idle_lot* lot)
     : st_(st)
     , stream_(std::move(stream))
     , reg_(reg)
-    , deadline_(*this, stream_.get_executor())
+    , deadline_(*this)
+    , lot_(can_park ? lot : nullptr)
 {
     if (reg_ != nullptr)
-        it_ = reg_->insert(reg_->end(), this);
-    on_chunk_header_ = [this](std::uint64_t, boost::beast::string_view ext,
-                              boost::system::error_code& ec) {
-        // chunk extensions count against max_header_bytes, like the header itself
-        chunk_ext_bytes_ += ext.size();
-        if (chunk_ext_bytes_ > st_.opts.max_header_bytes)
-            ec = boost::beast::http::error::header_limit;
-    };
+        reg_->push_back(*this);
 }
 
 template <class Stream>
 connection<Stream>::~connection()
 {
+    if (idle_lot::is_in_lot(*this))
+        lot_->unpark(*this);
     if (reg_ != nullptr)
-        reg_->erase(it_);
+        reg_->erase(reg_->iterator_to(*this));
     st_.release_connection();
 }
 
 template <class Stream>
-void connection<Stream>::start(std::shared_ptr<connection> c)
+void connection<Stream>::start(std::shared_ptr<connection> c, wake w)
 {
     auto ex = c->stream_.get_executor();
     auto* raw = c.get();
-    boost::asio::co_spawn(ex, raw->run(std::move(c)), boost::asio::detached);
+    boost::asio::co_spawn(ex, raw->run(std::move(c), w), boost::asio::detached);
 }
 
 template <class Stream>
-boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection> self)
+void connection<Stream>::on_wake(wake w) noexcept
+{
+    if (w == wake::park) { // waiting in wait_first_byte(): it parks once its wait ends
+        is_park_requested_ = true;
+        traits::cancel(stream_);
+        return;
+    }
+    auto self = std::move(parked_self_);
+    st_.counters.idle_connections_parked.fetch_sub(1, std::memory_order_relaxed);
+    if (w != wake::forced && !is_forced_) {
+        try {
+            start(self, w); // a copy: should it throw, the connection still lives here
+            return;
+        } catch (...) {
+            st_.report(errc::bad_request, "out of memory: an idle connection is closed");
+        }
+    }
+    is_idle_ = false;
+    traits::close(stream_); // and `self` lets the connection go
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection> self, wake w)
 {
     try {
-        co_await serve();
+        co_await serve(w);
+        if (parked_self_ != nullptr)
+            co_return; // parked: the lot holds the connection, and wakes it
     } catch (const std::exception& e) {
         st_.report(errc::bad_request, e.what());
     }
@@ -91,19 +111,102 @@ boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection>
 }
 
 template <class Stream>
-boost::asio::awaitable<void> connection<Stream>::serve()
+typename connection<Stream>::parser_type& connection<Stream>::begin_request()
+{
+    if (reader_ == nullptr)
+        reader_ = std::make_unique<request_reader>();
+    auto& p = reader_->parser.emplace();
+    p.header_limit(
+        static_cast<std::uint32_t>(std::min<std::size_t>(st_.opts.max_header_bytes, UINT32_MAX)));
+    p.body_limit(st_.opts.max_body_bytes);
+    p.eager(false); // stop after the header: framing is checked before the body
+    return p;
+}
+
+template <class Stream>
+typename connection<Stream>::idle connection<Stream>::idle_step(wake w)
+{
+    const bool is_swept = std::exchange(is_park_due_, false);
+    if (is_forced_)
+        return idle::closed; // force_close() closed it
+    if (w == wake::drain || lot_ == nullptr || st_.is_draining())
+        return idle::wait;
+    if (w == wake::none && !lot_->wants_parking())
+        return idle::wait; // serving under load: wait in the coroutine (wait_first_byte)
+    if constexpr (can_park) {
+        boost::system::error_code ec;
+        auto n = traits::try_read(stream_, buf_.prepare(conn_impl::idle_read_chunk), ec);
+        buf_.commit(n);
+        if (n > 0)
+            return idle::request;
+        if (ec) {
+            traits::close(stream_); // the client closed (or the stream failed)
+            return idle::closed;
+        }
+        if (w == wake::expired)
+            return idle::expired;
+        // Nothing to read: park with nothing but the connection object. What it held while
+        // it served is given back, to be made again by the next request (one allocation each).
+        buf_ = {};
+        reader_.reset();
+        std::string().swap(out_);
+        deadline_.release();
+        parked_self_ = this->shared_from_this();
+        is_idle_ = true;
+        const auto due = is_swept ? idle_due_ : clock::now() + st_.opts.idle_timeout;
+        if (lot_->park(*this, stream_.native_handle(), due)) {
+            st_.counters.idle_connections_parked.fetch_add(1, std::memory_order_relaxed);
+            return idle::parked;
+        }
+        parked_self_.reset(); // the lot is closed or failed: wait by itself
+    }
+    return idle::wait;
+}
+
+template <class Stream>
+bool connection<Stream>::is_closed_at_once(const request& req) noexcept
+{
+    // A client that asked for the close (Connection: close, or HTTP/1.0 without keep-alive)
+    // sends nothing after its request (RFC 9112 section 9.6). When nothing of it is unread
+    // once the response is written, there is no FIN of its own to wait for: the close
+    // follows at once (nginx's lingering_close on does the same), one wake-up, one timer and
+    // one read fewer per connection. A byte that came anyway would turn close() into a reset,
+    // so that close is staged, as is every close the server decides. close() alone sends the
+    // FIN, on the response's held last segment (see finish()): the descriptor is close-on-exec
+    // and held once, so no other process keeps the connection open (a child forked without
+    // exec would hold it until it exits or execs).
+    return !session_traits<traits> && !req.keep_alive() && !is_forced_ && !has_pending_request();
+}
+
+template <class Stream>
+boost::asio::awaitable<void> connection<Stream>::serve(wake w)
 {
     if constexpr (session_traits<traits>) {
-        if (!co_await handshake())
+        if (w == wake::none && !co_await handshake())
             co_return;
     }
-    for (bool is_first = true;; is_first = false) {
+    for (bool is_first = w == wake::none;; is_first = false) {
         // Wait for the first byte of the next request (or use a pipelined one).
         bool is_in_grace = false;
         if (buf_.size() == 0) {
-            auto ec = co_await wait_first_byte(is_first);
-            if (ec)
-                co_return; // closed, in stages where it was ours to close
+            if constexpr (can_park) {
+                if (!is_first) {
+                    const auto step = idle_step(std::exchange(w, wake::none));
+                    if (step == idle::expired)
+                        co_await staged_close();
+                    if (step != idle::request && step != idle::wait)
+                        co_return; // closed, parked, or closed in stages just now
+                }
+            }
+            if (buf_.size() == 0) {
+                auto ec = co_await wait_first_byte(is_first);
+                if (ec && is_park_due_) {
+                    w = wake::readable; // the loop has time again: park (or serve what came)
+                    continue;
+                }
+                if (ec)
+                    co_return; // closed, in stages where it was ours to close
+            }
             is_in_grace = st_.is_draining();
         }
         // The first request's header is due header_timeout after the accept; a later one's
@@ -114,11 +217,7 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             header_deadline = accepted_at_ + st_.opts.header_timeout;
 
         is_idle_ = false;
-        parser_.emplace();
-        parser_->header_limit(static_cast<std::uint32_t>(
-            std::min<std::size_t>(st_.opts.max_header_bytes, UINT32_MAX)));
-        parser_->body_limit(st_.opts.max_body_bytes);
-        parser_->eager(false); // stop after the header: framing is checked before the body
+        auto& parser = begin_request();
 
         auto header_ec = co_await read_header(header_deadline);
         if (header_ec) {
@@ -126,7 +225,7 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             co_return;
         }
         if (st_.opts.admit) {
-            auto verdict = st_.opts.admit(parser_->get().base());
+            auto verdict = st_.opts.admit(parser.get().base());
             if (verdict != boost::beast::http::status::unknown) {
                 // answered from the header alone: the body is never read
                 st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
@@ -134,14 +233,14 @@ boost::asio::awaitable<void> connection<Stream>::serve()
                 co_return;
             }
         }
-        if (parser_->get().version() == 11 && !parser_->is_done() &&
-            boost::beast::iequals(parser_->get()[boost::beast::http::field::expect],
+        if (parser.get().version() == 11 && !parser.is_done() &&
+            boost::beast::iequals(parser.get()[boost::beast::http::field::expect],
                                   "100-continue")) {
             auto write_ec = co_await write_all("HTTP/1.1 100 Continue\r\n\r\n");
             if (write_ec)
                 co_return;
         }
-        if (!parser_->is_done()) {
+        if (!parser.is_done()) {
             auto body_ec = co_await read_body();
             if (body_ec) {
                 co_await reject(body_ec);
@@ -149,26 +248,14 @@ boost::asio::awaitable<void> connection<Stream>::serve()
             }
         }
 
-        request req = parser_->release();
-        parser_.reset();
+        request req = parser.release();
+        reader_->parser.reset();
         bool is_keep_alive = co_await respond(req, is_in_grace);
         if (!is_keep_alive) {
-            // A client that asked for the close (Connection: close, or HTTP/1.0 without
-            // keep-alive) sends nothing after its request (RFC 9112 section 9.6). When nothing
-            // of it is unread once the response is written, there is no FIN of its own to wait
-            // for: the close follows at once (nginx's lingering_close on does the same), one
-            // wake-up, one timer and one read fewer per connection. A byte that came anyway
-            // would turn close() into a reset, so that close is staged, as is every close the
-            // server decides. close() alone sends the FIN, on the response's held last segment
-            // (see finish()): the descriptor is close-on-exec and held once, so no other
-            // process keeps the connection open (a child forked without exec would hold it
-            // until it exits or execs).
-            if (!session_traits<traits> && !req.keep_alive() && !is_forced_ &&
-                !has_pending_request()) {
+            if (is_closed_at_once(req))
                 traits::close(stream_);
-            } else {
+            else
                 co_await staged_close();
-            }
             co_return;
         }
     }
@@ -198,12 +285,16 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
     is_idle_ = !is_first;
     auto now = clock::now();
     is_drain_watch_ = is_idle_ && st_.is_draining();
-    if (is_drain_watch_)
+    if (is_drain_watch_) {
         deadline_.arm(now + st_.opts.drain_grace); // step 4: the drain grace
-    else if (is_first)
+    } else if (is_first) {
         deadline_.arm(accepted_at_ + st_.opts.header_timeout);
-    else
-        deadline_.arm(now + st_.opts.idle_timeout);
+    } else {
+        idle_due_ = now + st_.opts.idle_timeout;
+        deadline_.arm(idle_due_);
+        if (lot_ != nullptr)
+            lot_->enter_waiting(*this); // parks once its loop has time again (wake::park)
+    }
     if (buf_.capacity() > conn_impl::idle_read_chunk)
         buf_.shrink_to_fit(); // empty here: gives the memory back
     // Read in place rather than through read_more(): one coroutine frame less per idle
@@ -211,12 +302,20 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
     auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::idle_read_chunk),
                                                     conn_impl::tuple_awaitable);
     buf_.commit(n);
+    if (idle_lot::is_in_lot(*this))
+        lot_->leave_waiting(*this);
+    const bool is_park_requested = std::exchange(is_park_requested_, false);
     bool timed_out = deadline_.take_expired();
     bool is_drain = is_drain_watch_; // the peek below arms its own deadline
     if (!ec)
         co_return ec;
     if (is_forced_)
         co_return ec;
+    if (is_park_requested && ec == boost::asio::error::operation_aborted && !timed_out &&
+        !st_.is_draining()) {
+        is_park_due_ = true; // serve() parks it
+        co_return ec;
+    }
     // Step 4: before closing an idle connection, check whether request bytes are already
     // waiting (non-blocking peek); if so, serve them.
     if (timed_out && traits::available(stream_) > 0) {
@@ -243,7 +342,7 @@ connection<Stream>::read_header(std::optional<clock::time_point> header_due)
     namespace bhttp = boost::beast::http;
     fold_scanner folds;
     bool is_armed = false;
-    auto& p = *parser_;
+    auto& p = *reader_->parser;
     for (;;) {
         if (buf_.size() > 0) {
             boost::system::error_code ec;
@@ -283,14 +382,14 @@ template <class Stream>
 boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_body()
 {
     namespace bhttp = boost::beast::http;
-    auto& p = *parser_;
+    auto& p = *reader_->parser;
     if (p.is_done())
         co_return boost::system::error_code{};
     p.eager(true);
     const bool is_chunked = p.chunked();
     if (is_chunked) {
-        chunk_ext_bytes_ = 0;
-        p.on_chunk_header(on_chunk_header_);
+        reader_->chunk_ext = {0, st_.opts.max_header_bytes};
+        p.on_chunk_header(reader_->chunk_ext);
     }
     deadline_.arm(clock::now() + st_.opts.body_timeout);
     for (;;) {

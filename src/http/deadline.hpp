@@ -14,8 +14,10 @@ namespace baton::http::detail {
 
 /** A deadline that tells its `Owner` when it passes: `owner.on_deadline()` runs on the
     timer's executor, and only while the owner lives (`Owner` derives from
-    enable_shared_from_this and holds this deadline). Lazy: a later deadline keeps the
-    pending wait, which waits again when it ends; only an earlier one starts a new wait.
+    enable_shared_from_this and holds this deadline; `owner.get_executor()` is where the
+    timer runs: it is made at the first wait, on the heap, and given back by release(), so
+    that a connection that is not waiting for anything holds no timer). Lazy: a later deadline keeps
+   the pending wait, which waits again when it ends; only an earlier one starts a new wait.
     Re-arming on every request would change the timer queue's first entry almost every time
     (the connection that waited longest is the next to send), one timerfd_settime per request.
     Not thread-safe: used on its executor only. */
@@ -24,10 +26,8 @@ class deadline {
 public:
     using clock = std::chrono::steady_clock;
 
-    template <class Executor>
-    deadline(Owner& owner, const Executor& ex)
+    explicit deadline(Owner& owner) noexcept
         : owner_(&owner)
-        , timer_(ex)
     {}
 
     deadline(const deadline&) = delete;
@@ -45,6 +45,15 @@ public:
     /// Stop watching (the pending wait, if any, stays and finds nothing when it ends).
     void disarm() noexcept { due_ = clock::time_point::max(); }
 
+    /** Disarm and give up the pending wait (its operation, held in the timer queue until it
+        ends): for a connection that parks, which waits without a timer of its own. */
+    void release() noexcept
+    {
+        disarm();
+        wait_end_ = clock::time_point::max();
+        timer_.reset(); // a pending wait ends with operation_aborted and does nothing
+    }
+
     /// Whether the armed deadline passed (the owner was told) since arm(); disarms, clears.
     bool take_expired() noexcept
     {
@@ -61,10 +70,12 @@ public:
 private:
     void start_wait(clock::time_point end)
     {
+        if (timer_ == nullptr)
+            timer_ = std::make_unique<boost::asio::steady_timer>(owner_->get_executor());
         wait_end_ = end;
-        timer_.expires_at(end); // a wait still pending ends with operation_aborted
-        timer_.async_wait([weak = owner_->weak_from_this(), this,
-                           gen = ++wait_gen_](const boost::system::error_code& ec) {
+        timer_->expires_at(end); // a wait still pending ends with operation_aborted
+        timer_->async_wait([weak = owner_->weak_from_this(), this,
+                            gen = ++wait_gen_](const boost::system::error_code& ec) {
             if (ec)
                 return;
             auto self = weak.lock(); // alive: so is this deadline, its member
@@ -88,7 +99,7 @@ private:
     }
 
     Owner* owner_;
-    boost::asio::steady_timer timer_;
+    std::unique_ptr<boost::asio::steady_timer> timer_;      ///< made by the first wait
     clock::time_point due_ = clock::time_point::max();      ///< max: disarmed
     clock::time_point wait_end_ = clock::time_point::max(); ///< of the pending wait; max: none
     unsigned wait_gen_ = 0;

@@ -331,8 +331,9 @@ error_code server::shutdown(std::chrono::steady_clock::time_point deadline)
         //    drain grace (they check for queued bytes before they close).
         for (auto& l : impl_->loops) {
             asio::post(l.ioc, [&l] {
-                for (auto* c : l.conns)
-                    c->drain();
+                for (auto& c : l.conns)
+                    c.drain();
+                l.lot.close(detail::wake::drain); // its connections wait by themselves now
             });
         }
     }
@@ -352,8 +353,9 @@ void server::close() noexcept
     for (auto& l : impl_->loops) {
         asio::post(l.ioc, [&l] {
             l.close_acceptors();
-            for (auto* c : l.conns)
-                c->force_close();
+            for (auto& c : l.conns)
+                c.force_close();
+            l.lot.close(detail::wake::forced);
             l.guard.reset();
             l.ioc.stop();
         });

@@ -99,6 +99,7 @@ server_stats server_state::stats() const noexcept
     s.tls_handshake_failures = get(counters.tls_handshake_failures);
     s.handshake_timeouts = get(counters.handshake_timeouts);
     s.open_connections = live_connections();
+    s.idle_connections_parked = counters.idle_connections_parked.load(std::memory_order_relaxed);
     return s;
 }
 

@@ -8,6 +8,7 @@
 #include <baton/http/server.hpp>
 
 #include <boost/asio/thread_pool.hpp>
+#include <boost/intrusive/list.hpp>
 
 #include <signal.h>
 
@@ -35,8 +36,9 @@ private:
     sigset_t previous_{};
 };
 
-/// A connection as its event loop's registry sees it. Called on that loop only.
-class conn_base {
+/// A connection as its event loop's registry sees it. Called on that loop only. Linked into
+/// the registry in place (no allocation per connection).
+class conn_base : public boost::intrusive::list_base_hook<> {
 public:
     /// Shutdown began (steps 3 and 4): an idle connection gets the drain grace.
     virtual void drain() = 0;
@@ -48,7 +50,7 @@ protected:
 };
 
 /// The connections of one event loop; touched on that loop's thread only.
-using registry = std::list<conn_base*>;
+using registry = boost::intrusive::list<conn_base, boost::intrusive::constant_time_size<false>>;
 
 /// The counters of server_stats, by the same names, as relaxed atomics.
 struct atomic_counters {
@@ -60,6 +62,7 @@ struct atomic_counters {
     std::atomic<std::uint64_t> requests_rejected{0};
     std::atomic<std::uint64_t> tls_handshake_failures{0};
     std::atomic<std::uint64_t> handshake_timeouts{0};
+    std::atomic<std::size_t> idle_connections_parked{0}; ///< a gauge, not a count
 };
 
 /// The state shared by a server's loops, connections and shutdown().

@@ -31,6 +31,9 @@ struct server_stats {
     std::uint64_t tls_handshake_failures = 0;      ///< TLS handshakes that failed (not timed out)
     std::uint64_t handshake_timeouts = 0;          ///< TLS handshakes cut at handshake_timeout
     std::size_t open_connections = 0;
+    /// Of those, the idle keep-alive connections parked between requests: no buffer, no
+    /// coroutine, no timer of their own (nginx's stub_status calls them "Waiting").
+    std::size_t idle_connections_parked = 0;
 };
 
 /** An HTTP/1.0 and HTTP/1.1 server on one or more event-loop threads.

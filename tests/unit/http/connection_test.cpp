@@ -585,8 +585,8 @@ TEST(HttpDrain, ShortensIdleWaitOfRegisteredConnectionToGrace)
                 return;
             }
             h.state().begin_drain();
-            for (auto* c : h.registry())
-                c->drain();
+            for (auto& c : h.registry())
+                c.drain();
         });
     };
     drain_when_idle();

@@ -36,8 +36,11 @@ using conn = baton::http::detail::connection<tcp::socket>;
 /// What a deadline is held by: counts the times it was told.
 struct owner : std::enable_shared_from_this<owner> {
     explicit owner(asio::io_context& ioc)
-        : d(*this, ioc.get_executor())
+        : ioc_(ioc)
+        , d(*this)
     {}
+
+    asio::io_context::executor_type get_executor() noexcept { return ioc_.get_executor(); }
 
     void on_deadline() noexcept
     {
@@ -45,6 +48,7 @@ struct owner : std::enable_shared_from_this<owner> {
         told_at = clock_type::now();
     }
 
+    asio::io_context& ioc_;
     baton::http::detail::deadline<owner> d;
     int told = 0;
     clock_type::time_point told_at{};

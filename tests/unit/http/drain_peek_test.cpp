@@ -105,8 +105,8 @@ TEST(HttpDrainPeek, ServesRequestQueuedWhenTheGraceEndsInsteadOfClosing)
                 return;
             }
             state.begin_drain();
-            for (auto* c : registry)
-                c->drain();
+            for (auto& c : registry)
+                c.drain();
         });
     };
     drain_when_idle();
