@@ -311,9 +311,10 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
         co_return ec;
     if (is_forced_)
         co_return ec;
-    if (is_park_requested && ec == boost::asio::error::operation_aborted && !timed_out &&
-        !st_.is_draining()) {
-        is_park_due_ = true; // serve() parks it
+    if (is_park_requested && ec == boost::asio::error::operation_aborted && !timed_out) {
+        // serve() parks it; or, should the drain have begun meanwhile, waits again, for the
+        // drain grace
+        is_park_due_ = true;
         co_return ec;
     }
     // Step 4: before closing an idle connection, check whether request bytes are already
