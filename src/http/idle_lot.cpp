@@ -29,19 +29,26 @@ int make_epoll() noexcept
 
 } // namespace
 
+std::chrono::nanoseconds busy_gauge::thread_cpu_time() noexcept
+{
+    timespec ts{};
+    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return std::chrono::nanoseconds::min(); // no reading: the window goes on
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
 void busy_gauge::update() noexcept
 {
     auto now = std::chrono::steady_clock::now();
     if (now - window_start_ < window)
         return;
-    timespec ts{};
-    if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+    const auto cpu = cpu_clock_();
+    if (cpu == std::chrono::nanoseconds::min())
         return;
-    auto cpu = std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
     // The first reading (window_start_ at the epoch) finds a "window" of the whole uptime:
     // not busy, which is right for a loop that just started.
     const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(now - window_start_);
-    const auto used = std::min(cpu - cpu_at_start_, wall);
+    const auto used = std::clamp(cpu - cpu_at_start_, std::chrono::nanoseconds::zero(), wall);
     share_ = static_cast<unsigned>(used.count() * window_share / std::max<long>(wall.count(), 1));
     window_start_ = now;
     cpu_at_start_ = cpu;

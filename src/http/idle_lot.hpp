@@ -32,6 +32,14 @@ class busy_gauge {
 public:
     static constexpr std::chrono::milliseconds window{10};
 
+    /// Where the CPU time comes from: the calling thread's clock (tests give their own).
+    using cpu_clock = std::chrono::nanoseconds (*)() noexcept;
+    static std::chrono::nanoseconds thread_cpu_time() noexcept;
+
+    explicit busy_gauge(cpu_clock clock = &thread_cpu_time) noexcept
+        : cpu_clock_(clock)
+    {}
+
     /// Did the calling thread run more than half of the last whole window?
     bool is_busy() noexcept
     {
@@ -52,6 +60,7 @@ private:
 
     void update() noexcept;
 
+    cpu_clock cpu_clock_;
     std::chrono::steady_clock::time_point window_start_{};
     std::chrono::nanoseconds cpu_at_start_{};
     unsigned share_ = 0;

@@ -16,6 +16,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -66,6 +67,33 @@ struct sleeper final : parkable {
     }
 };
 
+/** A thread CPU clock the test sets: it runs at `permille` of the wall clock from the last
+    set() on, so that a gauge reads the load the test says, whatever the machine's. */
+struct fake_cpu {
+    static inline std::chrono::nanoseconds base{};
+    static inline clock_type::time_point since = clock_type::now();
+    static inline long permille = 0;
+
+    static std::chrono::nanoseconds now() noexcept
+    {
+        return base + (clock_type::now() - since) * permille / 1000;
+    }
+
+    static void set(long p) noexcept
+    {
+        base = now();
+        since = clock_type::now();
+        permille = p;
+    }
+};
+
+/// Wait (on the clock, not asleep) until a gauge's window has passed since `from`.
+void pass_window(clock_type::time_point from)
+{
+    while (clock_type::now() - from < busy_gauge::window + 2ms) {
+    }
+}
+
 /// Run `ioc` until `done()` or 5 s.
 template <class Done>
 bool run_until(asio::io_context& ioc, Done done)
@@ -80,8 +108,15 @@ bool run_until(asio::io_context& ioc, Done done)
 
 struct IdleLot : ::testing::Test {
     asio::io_context ioc;
-    busy_gauge load;
+    busy_gauge load{&fake_cpu::now}; // idle (fake_cpu::set(0) in the constructor)
     std::unique_ptr<idle_lot> lot = std::make_unique<idle_lot>(ioc, load);
+
+    IdleLot()
+    {
+        fake_cpu::set(0);
+        (void)load.is_busy(); // its first window (the uptime) read: idle from here on
+    }
+
     const clock_type::time_point far = clock_type::now() + 1h;
 };
 
@@ -210,49 +245,44 @@ TEST_F(IdleLot, AWaitingOneIsSweptIntoParkingOnceTheLoopHasTime)
 
 TEST_F(IdleLot, ABusyLoopSweepsLater)
 {
-    // Keep the loop's thread busy through the first sweeps: it is not swept then. A shared
-    // machine may take the core away for a while (the loop is then not measured busy, and
-    // rightly swept): up to 5 attempts.
-    bool is_swept_late = false;
-    for (int attempt = 0; attempt < 5 && !is_swept_late; ++attempt) {
-        asio::io_context loop;
-        busy_gauge gauge;
-        idle_lot busy_lot(loop, gauge);
-        sleeper waiting;
-        busy_lot.enter_waiting(waiting);
-        const auto busy_until = clock_type::now() + 3 * idle_lot::sweep_interval;
-        (void)gauge.is_busy(); // a window starts now
-        asio::steady_timer spin(loop);
-        std::function<void()> burn = [&] {
-            const auto end = clock_type::now() + 5ms;
-            while (clock_type::now() < end) {
-            }
-            if (clock_type::now() < busy_until) {
-                spin.expires_after(0ms);
-                spin.async_wait([&](const boost::system::error_code&) { burn(); });
-            }
-        };
-        burn();
-        ASSERT_TRUE(run_until(loop, [&] { return !waiting.woken.empty(); }));
-        EXPECT_EQ(waiting.woken, std::vector<wake>{wake::park});
-        is_swept_late = waiting.woken_at >= busy_until;
-    }
-    EXPECT_TRUE(is_swept_late) << "swept while its loop was busy, in every attempt";
+    sleeper waiting;
+    fake_cpu::set(1000);  // the loop's thread runs all the time
+    (void)load.is_busy(); // a window starts now (the first one ever spans the uptime)
+    lot->enter_waiting(waiting);
+    ioc.run_for(3 * idle_lot::sweep_interval + 20ms);
+    EXPECT_TRUE(waiting.woken.empty()) << "swept while its loop was saturated";
+    const auto idle_from = clock_type::now();
+    fake_cpu::set(0); // and now it has time
+    ASSERT_TRUE(run_until(ioc, [&] { return !waiting.woken.empty(); }));
+    EXPECT_EQ(waiting.woken, std::vector<wake>{wake::park});
+    EXPECT_LE(waiting.woken_at - idle_from, 2 * idle_lot::sweep_interval + 50ms)
+        << "by the next sweep or the one after";
+    EXPECT_TRUE(lot->wants_parking());
 }
 
-TEST(BusyGauge, ASpinningThreadIsBusyAndSaturatedAnIdleOneNeither)
+TEST(BusyGauge, ReadsTheShareOfTheLastWindowThatTheThreadRan)
 {
-    busy_gauge g;
-    bool is_saturated = false; // a shared machine may take the core away: up to 5 attempts
-    for (int attempt = 0; attempt < 5 && !is_saturated; ++attempt) {
-        (void)g.is_busy();
-        const auto end = clock_type::now() + 3 * busy_gauge::window;
-        while (clock_type::now() < end) {
-        }
-        is_saturated = g.is_busy() && g.is_saturated();
-    }
-    EXPECT_TRUE(is_saturated);
-    ::usleep(30'000); // idle (this is what is measured, not a synchronisation)
+    busy_gauge g(&fake_cpu::now);
+    const auto reading = [&](long permille) {
+        fake_cpu::set(permille);
+        const auto from = clock_type::now();
+        (void)g.is_busy(); // the window starts here (the first one ever spans the uptime)
+        pass_window(from);
+        return std::pair{g.is_busy(), g.is_saturated()};
+    };
+    (void)reading(0);
+    EXPECT_EQ(reading(1000), std::pair(true, true));
+    EXPECT_EQ(reading(950), std::pair(true, true));
+    EXPECT_EQ(reading(600), std::pair(true, false));
+    EXPECT_EQ(reading(300), std::pair(false, false));
+    EXPECT_EQ(reading(0), std::pair(false, false));
+}
+
+TEST(BusyGauge, TheThreadClockOfAnIdleThreadReadsIdle)
+{
+    busy_gauge g; // the real clock: this thread waits below, it does not run
+    (void)g.is_busy();
+    ::usleep(30'000); // idle time is what is measured, not a synchronisation
     EXPECT_FALSE(g.is_busy());
     EXPECT_FALSE(g.is_saturated());
 }
