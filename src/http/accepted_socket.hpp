@@ -42,12 +42,11 @@ struct adopted : Socket {
 
 /** A connected stream socket accept4 made (non-blocking, close-on-exec, held once), that
     registers with its loop's reactor on its first asynchronous operation only (its asio socket
-    is made then). Until then the
-    connection reads, writes and closes the descriptor itself (try_read, try_write, close):
-    with TCP_DEFER_ACCEPT a connection comes with its request, and when its response goes out
-    at once it is served without ever joining the epoll set (no EPOLL_CTL_ADD, no reactor
-    state, no operation queued to read what is already there). An AsyncReadStream and
-    AsyncWriteStream. */
+    is made then). Until then the connection reads, writes and closes the descriptor itself
+    (try_read, try_write, close): with TCP_DEFER_ACCEPT a connection comes with its request,
+    and when its response goes out at once it is served without ever joining the epoll set
+    (no EPOLL_CTL_ADD, no reactor state, no operation queued to read what is already there).
+    An AsyncReadStream and AsyncWriteStream. */
 template <class Protocol>
 class accepted_socket {
 public:

@@ -221,9 +221,10 @@ private:
     bool is_drain_watch_ = false; ///< the idle wait's deadline is the drain grace
     bool is_forced_ = false;
     bool is_broken_ = false;
-    bool is_park_requested_ = false; ///< wake::park came: the idle wait was cancelled for it
-    bool is_park_due_ = false;       ///< that wait ended so: serve() parks
-    clock::time_point idle_due_{};   ///< the idle wait's timeout (kept when it parks)
+    /// wake::park came: the idle wait is cancelled for it; still set once that wait ended so
+    /// (serve() then parks the connection, under idle_due_)
+    bool is_park_requested_ = false;
+    clock::time_point idle_due_{}; ///< the idle wait's timeout (kept when it parks)
 };
 
 } // namespace baton::http::detail

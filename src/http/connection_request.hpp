@@ -126,7 +126,7 @@ typename connection<Stream>::parser_type& connection<Stream>::begin_request()
 template <class Stream>
 typename connection<Stream>::idle connection<Stream>::idle_step(wake w)
 {
-    const bool is_swept = std::exchange(is_park_due_, false);
+    const bool is_swept = std::exchange(is_park_requested_, false);
     if (is_forced_)
         return idle::closed; // force_close() closed it
     if (w == wake::drain || lot_ == nullptr || st_.is_draining())
@@ -200,7 +200,7 @@ boost::asio::awaitable<void> connection<Stream>::serve(wake w)
             }
             if (buf_.size() == 0) {
                 auto ec = co_await wait_first_byte(is_first);
-                if (ec && is_park_due_) {
+                if (ec && is_park_requested_) {
                     w = wake::readable; // the loop has time again: park (or serve what came)
                     continue;
                 }
@@ -314,7 +314,7 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
     if (is_park_requested && ec == boost::asio::error::operation_aborted && !timed_out) {
         // serve() parks it; or, should the drain have begun meanwhile, waits again, for the
         // drain grace
-        is_park_due_ = true;
+        is_park_requested_ = true;
         co_return ec;
     }
     // Step 4: before closing an idle connection, check whether request bytes are already

@@ -16,11 +16,11 @@ namespace baton::http::detail {
     timer's executor, and only while the owner lives (`Owner` derives from
     enable_shared_from_this and holds this deadline; `owner.get_executor()` is where the
     timer runs: it is made at the first wait, on the heap, and given back by release(), so
-    that a connection that is not waiting for anything holds no timer). Lazy: a later deadline keeps
-   the pending wait, which waits again when it ends; only an earlier one starts a new wait.
-    Re-arming on every request would change the timer queue's first entry almost every time
-    (the connection that waited longest is the next to send), one timerfd_settime per request.
-    Not thread-safe: used on its executor only. */
+    that a connection that is not waiting for anything holds no timer). Lazy: a later
+    deadline keeps the pending wait, which waits again when it ends; only an earlier one
+    starts a new wait. Re-arming on every request would change the timer queue's first entry
+    almost every time (the connection that waited longest is the next to send), one
+    timerfd_settime per request. Not thread-safe: used on its executor only. */
 template <class Owner>
 class deadline {
 public:

@@ -22,11 +22,6 @@ constexpr int event_batch = 64;
 /// loop's other work is not held up by a flood of returning clients.
 constexpr int max_batches = 16;
 
-int make_epoll() noexcept
-{
-    return ::epoll_create1(EPOLL_CLOEXEC); // -1: the lot is disabled, connections wait alone
-}
-
 } // namespace
 
 std::chrono::nanoseconds busy_gauge::thread_cpu_time() noexcept
@@ -60,9 +55,9 @@ idle_lot::idle_lot(boost::asio::io_context& ioc, busy_gauge& load)
     , timer_(ioc)
     , sweep_(ioc)
 {
-    const int fd = make_epoll();
+    const int fd = ::epoll_create1(EPOLL_CLOEXEC);
     if (fd < 0)
-        return;
+        return; // the lot is disabled: connections wait by themselves
     boost::system::error_code ec;
     epoll_.assign(fd, ec); // registers it with the loop's reactor (edge-triggered)
     if (ec)
