@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: MIT
+#include "sleep_end.hpp"
+
 #include <baton/http/sleep.hpp>
 
 #include <boost/asio/steady_timer.hpp>
@@ -9,7 +11,8 @@ namespace baton::http {
 
 boost::asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d)
 {
-    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, d);
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor,
+                                    detail::sleep_end(std::chrono::steady_clock::now(), d));
     co_await timer.async_wait(boost::asio::use_awaitable);
 }
 
