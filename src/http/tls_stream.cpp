@@ -125,15 +125,16 @@ tls_read_stash& tls_stash(ssl_st* ssl) noexcept
     return *stash_of(SSL_get_rbio(ssl));
 }
 
-bool tls_read_needs_socket(ssl_st* ssl) noexcept
+bool tls_read_needs_socket(ssl_st* ssl, const tls_read_stash& stash) noexcept
 {
-    return SSL_has_pending(ssl) == 0 && tls_stash(ssl).size() == 0 &&
+    return stash.size() == 0 && SSL_has_pending(ssl) == 0 &&
            (SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) == 0 && SSL_is_init_finished(ssl) == 1;
 }
 
 void tls_clear_errors() noexcept
 {
-    ERR_clear_error();
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
 }
 
 tls_outcome tls_classify(ssl_st* ssl, int r) noexcept

@@ -83,9 +83,10 @@ struct tls_read_stash {
 tls_read_stash& tls_stash(SSL* ssl) noexcept;
 
 /** Whether SSL_read now could only ask the socket: nothing decrypted, nothing read and not
-    yet processed, no close_notify received, the handshake done. Then a read starts with the
-    wait (whose speculative recv is the read OpenSSL would have made). */
-bool tls_read_needs_socket(SSL* ssl) noexcept;
+    yet processed (in OpenSSL or in `stash`, the session's), no close_notify received, the
+    handshake done. Then a read starts with the wait (whose speculative recv is the read
+    OpenSSL would have made). */
+bool tls_read_needs_socket(SSL* ssl, const tls_read_stash& stash) noexcept;
 
 /// What an SSL call asks for next.
 enum class tls_want { nothing, read, write };
@@ -96,7 +97,9 @@ struct tls_outcome {
     boost::system::error_code ec; ///< set when it failed (want is nothing then)
 };
 
-/// ERR_clear_error(): an SSL call starts with an empty queue, so that its result classifies.
+/// An SSL call starts with an empty error queue, so that its result classifies. Emptying
+/// an empty queue is not free (ERR_clear_error clears each of its 16 slots): it is looked at
+/// first, and it is almost always empty (tls_classify empties it after each failure).
 void tls_clear_errors() noexcept;
 
 /** The result `r` of an SSL call on `ssl`, as Asio's ssl::stream reports it: > 0 done;
@@ -139,6 +142,7 @@ template <class Socket, class Step, bool WithBytes>
 struct op {
     Socket& sock;
     SSL* ssl;
+    tls_read_stash* stash; ///< the session's (tls_stash(ssl), looked up once)
     Step step;
     bool is_wait_first = false;
     bool is_started = false;
@@ -169,7 +173,7 @@ struct op {
         if (result.want != tls_want::nothing) {
             is_started = true;
             if (result.want == tls_want::read)
-                sock.async_receive(tls_stash(ssl).space(), std::move(self));
+                sock.async_receive(stash->space(), std::move(self));
             else
                 sock.async_wait(Socket::wait_write, std::move(self));
             return;
@@ -188,7 +192,7 @@ struct op {
     {
         bool is_eof = ec == boost::asio::error::eof;
         if (!ec || is_eof)
-            tls_stash(ssl).filled(n, is_eof);
+            stash->filled(n, is_eof);
         (*this)(self, is_eof ? boost::system::error_code() : ec);
     }
 
@@ -217,6 +221,7 @@ public:
     tls_stream(Socket sock, SSL_CTX* ctx)
         : sock_(std::move(sock))
         , ssl_(make_ssl_on_fd(ctx, sock_.native_handle()))
+        , stash_(&tls_stash(ssl_.get()))
     {}
 
     tls_stream(tls_stream&&) noexcept = default;
@@ -261,7 +266,7 @@ public:
     auto async_read_some(const MutableBuffers& buffers, Token&& token)
     {
         auto b = tls_impl::first_buffer<boost::asio::mutable_buffer>(buffers);
-        bool is_wait_first = b.size() > 0 && tls_read_needs_socket(ssl_.get());
+        bool is_wait_first = b.size() > 0 && tls_read_needs_socket(ssl_.get(), *stash_);
         return run_io(b, &SSL_read, std::forward<Token>(token), is_wait_first);
     }
 
@@ -304,7 +309,7 @@ public:
         auto pending = SSL_pending(ssl_.get());
         if (pending > 0)
             return static_cast<std::size_t>(pending);
-        if (auto stashed = tls_stash(ssl_.get()).size(); stashed > 0)
+        if (auto stashed = stash_->size(); stashed > 0)
             return stashed; // a record read, not yet decrypted
         boost::system::error_code ec;
         auto n = sock_.available(ec);
@@ -320,7 +325,7 @@ private:
             std::conditional_t<WithBytes, void(boost::system::error_code, std::size_t),
                                void(boost::system::error_code)>;
         return boost::asio::async_compose<Token, signature>(
-            tls_impl::op<Socket, Step, WithBytes>{sock_, ssl_.get(), std::move(step),
+            tls_impl::op<Socket, Step, WithBytes>{sock_, ssl_.get(), stash_, std::move(step),
                                                   is_wait_first},
             token, sock_);
     }
@@ -339,6 +344,7 @@ private:
 
     Socket sock_;
     ssl_handle ssl_;
+    tls_read_stash* stash_; ///< owned by the session's BIO
 };
 
 } // namespace baton::http::detail
