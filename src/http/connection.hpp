@@ -194,7 +194,8 @@ private:
     bool has_pending_request() noexcept;
 
     /// The connection's response buffer, empty; give_back_out() once it is written.
-    std::string& take_out() noexcept;
+    /// @throws std::bad_alloc
+    std::string& take_out();
     void give_back_out() noexcept;
 
     /// The armed deadline passed: abort the pending read or write.
