@@ -125,6 +125,7 @@ private:
     struct request_reader {
         std::optional<parser_type> parser;
         conn_impl::chunk_ext_counter chunk_ext;
+        fold_scanner folds; ///< of the header being read
     };
 
     /// What an idle connection does next (idle_step()).
@@ -158,10 +159,18 @@ private:
             return (stream_);
     }
 
+    /** A new connection's request is usually here already (always, with defer_accept): read
+        it at once, with no deadline armed, no operation queued and no coroutine frame made.
+        True when that settled it: bytes read, or `ec` (the stream closed); false: wait
+        (wait_first_byte). */
+    bool read_at_once(boost::system::error_code& ec);
     boost::asio::awaitable<boost::system::error_code> wait_first_byte(bool is_first);
-    /// `header_due`: when the header is due; none: header_timeout from when more must be read.
-    boost::asio::awaitable<boost::system::error_code>
-    read_header(std::optional<clock::time_point> header_due);
+    /** Parse the header from what is buffered, without waiting: its verdict (a parse error,
+        or the checks of the whole header) once it is done, none while more must be read. */
+    std::optional<boost::system::error_code> parse_buffered_header();
+    /** The rest of a header parse_buffered_header could not finish: read, parse, until done,
+        within header_timeout of the accept (`is_first`) or of now. */
+    boost::asio::awaitable<boost::system::error_code> read_header(bool is_first);
     boost::asio::awaitable<boost::system::error_code> read_body();
     boost::asio::awaitable<bool> respond(const request& req, bool is_in_grace);
     boost::asio::awaitable<bool> finish(response_state& rs);

@@ -116,6 +116,7 @@ typename connection<Stream>::parser_type& connection<Stream>::begin_request()
     if (reader_ == nullptr)
         reader_ = std::make_unique<request_reader>();
     auto& p = reader_->parser.emplace();
+    reader_->folds = {};
     p.header_limit(
         static_cast<std::uint32_t>(std::min<std::size_t>(st_.opts.max_header_bytes, UINT32_MAX)));
     p.body_limit(st_.opts.max_body_bytes);
@@ -199,7 +200,9 @@ boost::asio::awaitable<void> connection<Stream>::serve(wake w)
                 }
             }
             if (buf_.size() == 0) {
-                auto ec = co_await wait_first_byte(is_first);
+                boost::system::error_code ec;
+                if (!is_first || !read_at_once(ec)) // no frame made when the request is here
+                    ec = co_await wait_first_byte(is_first);
                 if (ec && is_park_requested_) {
                     w = wake::readable; // the loop has time again: park (or serve what came)
                     continue;
@@ -209,19 +212,14 @@ boost::asio::awaitable<void> connection<Stream>::serve(wake w)
             }
             is_in_grace = st_.is_draining();
         }
-        // The first request's header is due header_timeout after the accept; a later one's
-        // after its first byte (from the moment more must be read: a header that arrived
-        // whole needs no deadline, nor a clock read).
-        std::optional<clock::time_point> header_deadline;
-        if (is_first)
-            header_deadline = accepted_at_ + st_.opts.header_timeout;
-
         is_idle_ = false;
         auto& parser = begin_request();
 
-        auto header_ec = co_await read_header(header_deadline);
-        if (header_ec) {
-            co_await reject(header_ec);
+        auto header_ec = parse_buffered_header(); // a whole header: no coroutine frame
+        if (!header_ec)
+            header_ec = co_await read_header(is_first);
+        if (*header_ec) {
+            co_await reject(*header_ec);
             co_return;
         }
         if (st_.opts.admit) {
@@ -262,26 +260,26 @@ boost::asio::awaitable<void> connection<Stream>::serve(wake w)
 }
 
 template <class Stream>
-boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first_byte(bool is_first)
+bool connection<Stream>::read_at_once(boost::system::error_code& ec)
 {
     if constexpr (requires(boost::asio::mutable_buffer b, boost::system::error_code & e) {
                       traits::try_read(stream_, b, e);
                   }) {
-        // A new connection's request is usually here already (always, with defer_accept):
-        // read it at once, with no deadline armed and no operation queued. If it is not,
-        // the wait below starts (and a plain socket joins the reactor only then).
-        if (is_first) {
-            boost::system::error_code ec;
-            auto n = traits::try_read(stream_, buf_.prepare(conn_impl::idle_read_chunk), ec);
-            buf_.commit(n);
-            if (n > 0)
-                co_return ec;
-            if (ec) {
-                traits::close(stream_); // the client closed (or the stream failed)
-                co_return ec;
-            }
+        auto n = traits::try_read(stream_, buf_.prepare(conn_impl::idle_read_chunk), ec);
+        buf_.commit(n);
+        if (n > 0)
+            return true;
+        if (ec) {
+            traits::close(stream_); // the client closed (or the stream failed)
+            return true;
         }
     }
+    return false;
+}
+
+template <class Stream>
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first_byte(bool is_first)
+{
     is_idle_ = !is_first;
     auto now = clock::now();
     is_drain_watch_ = is_idle_ && st_.is_draining();
@@ -337,46 +335,51 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
 }
 
 template <class Stream>
-boost::asio::awaitable<boost::system::error_code>
-connection<Stream>::read_header(std::optional<clock::time_point> header_due)
+boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_header(bool is_first)
 {
-    namespace bhttp = boost::beast::http;
-    fold_scanner folds;
-    bool is_armed = false;
-    auto& p = *reader_->parser;
+    // The first request's header is due header_timeout after the accept; a later one's
+    // from the moment more must be read (a header that arrived whole needed no deadline,
+    // nor a clock read).
+    deadline_.arm((is_first ? accepted_at_ : clock::now()) + st_.opts.header_timeout);
     for (;;) {
-        if (buf_.size() > 0) {
-            boost::system::error_code ec;
-            auto n = p.put(buf_.data(), ec);
-            folds.feed(std::string_view(static_cast<const char*>(buf_.data().data()), n), false);
-            buf_.consume(n);
-            if (ec == bhttp::error::bad_version &&
-                has_unsupported_version(
-                    std::string_view(static_cast<const char*>(buf_.data().data()), buf_.size()))) {
-                deadline_.disarm();
-                co_return errc::unsupported_version;
-            }
-            if (ec && ec != bhttp::error::need_more) {
-                deadline_.disarm();
-                co_return conn_impl::map_parse_error(ec);
-            }
-            if (p.is_header_done())
-                break;
-        }
-        if (!is_armed) {
-            deadline_.arm(header_due.value_or(clock::now() + st_.opts.header_timeout));
-            is_armed = true;
-        }
         if (auto read_ec = co_await read_more_unparsed(errc::header_timeout))
             co_return read_ec;
+        if (auto verdict = parse_buffered_header())
+            co_return *verdict;
     }
+}
+
+template <class Stream>
+std::optional<boost::system::error_code> connection<Stream>::parse_buffered_header()
+{
+    namespace bhttp = boost::beast::http;
+    auto& p = *reader_->parser;
+    auto& folds = reader_->folds;
+    if (buf_.size() == 0)
+        return std::nullopt;
+    boost::system::error_code ec;
+    auto n = p.put(buf_.data(), ec);
+    folds.feed(std::string_view(static_cast<const char*>(buf_.data().data()), n), false);
+    buf_.consume(n);
+    if (ec == bhttp::error::bad_version &&
+        has_unsupported_version(
+            std::string_view(static_cast<const char*>(buf_.data().data()), buf_.size()))) {
+        deadline_.disarm();
+        return errc::unsupported_version;
+    }
+    if (ec && ec != bhttp::error::need_more) {
+        deadline_.disarm();
+        return conn_impl::map_parse_error(ec);
+    }
+    if (!p.is_header_done())
+        return std::nullopt;
     deadline_.disarm();
     if (folds.has_fold())
-        co_return errc::bad_request; // obs-fold: RFC 9112 §5.2 lets a server reject it
+        return errc::bad_request; // obs-fold: RFC 9112 §5.2 lets a server reject it
     auto version = p.get().version();
     if (version != 10 && version != 11)
-        co_return errc::unsupported_version;
-    co_return validate_framing(p.get().base());
+        return errc::unsupported_version;
+    return validate_framing(p.get().base());
 }
 
 template <class Stream>
