@@ -8,6 +8,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -25,6 +26,7 @@
 #include <memory>
 #include <new>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 
 namespace baton::http::detail {
@@ -43,7 +45,16 @@ void event_loop::close_acceptors() noexcept
 
 namespace {
 
-constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+constexpr auto tuple_op = asio::as_tuple(asio::deferred); // awaited in place (connection.hpp)
+
+// The connections this file makes await their operations in place (connection.hpp).
+static_assert(std::is_same_v<
+              std::remove_const_t<decltype(connection<accepted_socket<asio::ip::tcp>>::tuple_op)>,
+              asio::as_tuple_t<asio::deferred_t>>);
+static_assert(
+    std::is_same_v<
+        std::remove_const_t<decltype(connection<tls_stream<asio::ip::tcp::socket>>::tuple_op)>,
+        asio::as_tuple_t<asio::deferred_t>>);
 
 bool is_resource_error(const error_code& ec) noexcept
 {
@@ -226,7 +237,7 @@ asio::awaitable<void> accept_loop(server_state& st, event_loop& home, loop_ring&
     for (;;) {
         bool is_pausing = false;
         try {
-            auto [wait_ec] = co_await a.async_wait(acceptor::wait_read, tuple_awaitable);
+            auto [wait_ec] = co_await a.async_wait(acceptor::wait_read, tuple_op);
             if (!a.is_open() || wait_ec == asio::error::operation_aborted)
                 co_return;
             if (wait_ec) {
@@ -248,7 +259,7 @@ asio::awaitable<void> accept_loop(server_state& st, event_loop& home, loop_ring&
         }
         if (is_pausing && a.is_open()) { // back off instead of spinning
             asio::steady_timer t(a.get_executor(), std::chrono::milliseconds(50));
-            co_await t.async_wait(tuple_awaitable);
+            co_await t.async_wait(tuple_op);
         }
     }
 }

@@ -16,6 +16,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -57,7 +58,22 @@ concept session_traits = requires
 
 namespace conn_impl {
 
-inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable);
+/** How a connection over `Stream` awaits an asynchronous operation: its results as a tuple
+    (no exception). `deferred` where the stream takes it (asio's sockets, tls_stream): asio
+    awaits a deferred operation in place, where `use_awaitable` makes a coroutine frame of its
+    own for every operation (its initiation is a coroutine). Beast's test stream still asks
+    its token for the old `return_type`: `use_awaitable` there. */
+template <class Stream>
+constexpr auto tuple_op_for() noexcept
+{
+    if constexpr (requires(Stream & s, boost::asio::mutable_buffer b) {
+                      s.async_read_some(b, boost::asio::as_tuple(boost::asio::deferred));
+                  })
+        return boost::asio::as_tuple(boost::asio::deferred);
+    else
+        return boost::asio::as_tuple(boost::asio::use_awaitable);
+}
+
 inline constexpr std::size_t read_chunk = 16 * 1024;
 
 /// Counts chunk extensions against a limit for Beast's parser (which holds a reference to it).
@@ -84,6 +100,8 @@ class connection final : public conn_base,
 public:
     using traits = stream_traits<Stream>;
     using parser_type = boost::beast::http::request_parser<boost::beast::http::string_body>;
+    /// The token of every operation the connection awaits.
+    static constexpr auto tuple_op = conn_impl::tuple_op_for<Stream>();
 
     /// Whether an idle connection over `Stream` can park in an idle_lot: a plain stream that
     /// reads without waiting (traits::try_read) and has a descriptor. A session (TLS) keeps

@@ -59,8 +59,8 @@ boost::asio::awaitable<void> connection<Stream>::staged_close(bool is_session_op
         std::size_t discarded = 0;
         while (discarded < st_.opts.linger_bytes) {
             buf_.clear();
-            auto [ec, n] = co_await lowest().async_read_some(buf_.prepare(conn_impl::read_chunk),
-                                                             conn_impl::tuple_awaitable);
+            auto [ec, n] =
+                co_await lowest().async_read_some(buf_.prepare(conn_impl::read_chunk), tuple_op);
             if (ec)
                 break;
             discarded += n;
@@ -77,7 +77,7 @@ boost::asio::awaitable<void> connection<Stream>::end_session()
     // async_shutdown writes our close_notify, then reads until theirs: the armed linger
     // deadline bounds the wait (its cancel ends it), and whatever the client sends instead
     // is read and discarded below the session by the linger that follows.
-    auto [ec] = co_await stream_.async_shutdown(conn_impl::tuple_awaitable);
+    auto [ec] = co_await stream_.async_shutdown(tuple_op);
     (void)ec; // theirs or not, the close goes on
 }
 
@@ -88,7 +88,7 @@ boost::asio::awaitable<bool> connection<Stream>::handshake()
     // alone, and the request that follows is served with Connection: close.
     is_idle_ = false;
     deadline_.arm(accepted_at_ + traits::handshake_timeout(stream_));
-    auto [ec] = co_await stream_.async_handshake(Stream::server, conn_impl::tuple_awaitable);
+    auto [ec] = co_await stream_.async_handshake(Stream::server, tuple_op);
     const bool timed_out = deadline_.take_expired();
     if (!ec)
         co_return true;

@@ -297,8 +297,8 @@ boost::asio::awaitable<boost::system::error_code> connection<Stream>::wait_first
         buf_.shrink_to_fit(); // empty here: gives the memory back
     // Read in place rather than through read_more(): one coroutine frame less per idle
     // connection.
-    auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(conn_impl::idle_read_chunk),
-                                                    conn_impl::tuple_awaitable);
+    auto [ec, n] =
+        co_await stream_.async_read_some(buf_.prepare(conn_impl::idle_read_chunk), tuple_op);
     buf_.commit(n);
     if (idle_lot::is_in_lot(*this))
         lot_->leave_waiting(*this);
@@ -447,8 +447,7 @@ connection<Stream>::read_more_unparsed(errc on_timeout)
 template <class Stream>
 boost::asio::awaitable<boost::system::error_code> connection<Stream>::read_more(std::size_t chunk)
 {
-    auto [ec, n] =
-        co_await stream_.async_read_some(buf_.prepare(chunk), conn_impl::tuple_awaitable);
+    auto [ec, n] = co_await stream_.async_read_some(buf_.prepare(chunk), tuple_op);
     buf_.commit(n);
     co_return ec;
 }

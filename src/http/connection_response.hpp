@@ -180,8 +180,7 @@ connection<Stream>::write_rest(std::string_view data)
     if (is_broken_ || is_forced_)
         co_return boost::asio::error::operation_aborted;
     deadline_.arm(clock::now() + st_.opts.write_timeout);
-    auto [ec, n] = co_await boost::asio::async_write(stream_, boost::asio::buffer(data),
-                                                     conn_impl::tuple_awaitable);
+    auto [ec, n] = co_await boost::asio::async_write(stream_, boost::asio::buffer(data), tuple_op);
     (void)n;
     bool timed_out = deadline_.take_expired();
     if (ec) {
