@@ -19,7 +19,7 @@ namespace conn_impl {
 inline constexpr std::size_t kept_out_capacity = 1024;
 
 /// What the response buffer is first made with: a usual header and a small body in one
-/// allocation (grown from empty, a 150-byte response cost two).
+/// allocation (grown from empty, the seed's 150-byte response cost three).
 inline constexpr std::size_t first_out_capacity = 256;
 
 } // namespace conn_impl
