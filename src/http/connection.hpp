@@ -177,10 +177,11 @@ private:
             return (stream_);
     }
 
-    /** A new connection's request is usually here already (always, with defer_accept): read
-        it at once, with no deadline armed, no operation queued and no coroutine frame made.
-        True when that settled it: bytes read, or `ec` (the stream closed); false: wait
-        (wait_first_byte). */
+    /** Read what is here without waiting (a new connection's request usually is, always
+        with defer_accept; an idle one's next request when it is woken): no deadline armed,
+        no operation queued, no coroutine frame made. True when that settled it: bytes read,
+        or `ec` (the stream failed or the client closed: the stream is closed); false: nothing
+        yet, wait (wait_first_byte, or park). */
     bool read_at_once(boost::system::error_code& ec);
     boost::asio::awaitable<boost::system::error_code> wait_first_byte(bool is_first);
     /** Parse the header from what is buffered, without waiting: its verdict (a parse error,

@@ -136,14 +136,8 @@ typename connection<Stream>::idle connection<Stream>::idle_step(wake w)
         return idle::wait; // serving under load: wait in the coroutine (wait_first_byte)
     if constexpr (can_park) {
         boost::system::error_code ec;
-        auto n = traits::try_read(stream_, buf_.prepare(conn_impl::idle_read_chunk), ec);
-        buf_.commit(n);
-        if (n > 0)
-            return idle::request;
-        if (ec) {
-            traits::close(stream_); // the client closed (or the stream failed)
-            return idle::closed;
-        }
+        if (read_at_once(ec))
+            return ec ? idle::closed : idle::request;
         if (w == wake::expired)
             return idle::expired;
         // Nothing to read: park with nothing but the connection object. What it held while
