@@ -12,6 +12,10 @@
 #           pinned to core 1; the body is "Hello, world!" (13 bytes)
 #   CPU     user + system CPU of the server process (the nginx worker) from /proc/PID/stat
 #           across each wrk run, per request
+#   ceiling the same wrk run against bench/http/bare_keepalive (one recv and one send per
+#           request, no parser, no library: the least a server can do), on core 0 too; and
+#           beside every wrk run, how busy wrk's own core was (its user + system time over the
+#           run): a wrk at ~100 % with the probe is the machine's limit, not a server's
 #   RSS     VmRSS of a fresh baton server (and of a fresh nginx's worker) holding $IDLE open idle
 #           keep-alive connections, each having served one request
 #   drain   `hello_bench_server drain $CONNECTIONS`: from the last response the clients read to
@@ -50,7 +54,8 @@ nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 echo "bench/http: building (release preset)" >&2
 (cd "$root" && cmake --preset release >/dev/null &&
-    cmake --build --preset release -j2 --target hello_bench_server idle_clients tls_handshakes >/dev/null) ||
+    cmake --build --preset release -j2 --target hello_bench_server idle_clients tls_handshakes \
+        bare_keepalive >/dev/null) ||
     die "build failed"
 
 tmp=$(mktemp -d /tmp/baton-bench-http.XXXXXX)
@@ -97,20 +102,33 @@ if [ "$TLS" = 1 ]; then
         --tls-ticket-keys="$tmp/ticket.key")
 fi
 
-start_baton() { # start_baton NAME [SERVE OPTIONS...]: sets baton_pid, baton_port
+start_port_printer() { # start_port_printer NAME PROGRAM ARGS...: PROGRAM on core 0, which
+    # prints "port N" once it listens; sets started_pid, started_port
     local name=$1 out=$tmp/$1.out i
     shift
     : >"$out" # before the awk below reads it, whether or not the server has begun
-    taskset -c 0 "$bin/hello_bench_server" serve 0 "$@" >"$out" 2>"$tmp/$name.err" &
-    baton_pid=$!
-    pids+=("$baton_pid")
+    taskset -c 0 "$@" >"$out" 2>"$tmp/$name.err" &
+    started_pid=$!
+    pids+=("$started_pid")
     for ((i = 0; i < 200; i++)); do
-        baton_port=$(awk '/^port / { print $2 }' "$out")
-        [ -n "$baton_port" ] && return 0
-        kill -0 "$baton_pid" 2>/dev/null || break
+        started_port=$(awk '/^port / { print $2 }' "$out")
+        [ -n "$started_port" ] && return 0
+        kill -0 "$started_pid" 2>/dev/null || break
         sleep 0.05
     done
-    die "hello_bench_server did not start: $(cat "$tmp/$name.err")"
+    die "${1##*/} did not start: $(cat "$tmp/$name.err")"
+}
+
+start_baton() { # start_baton NAME [SERVE OPTIONS...]: sets baton_pid, baton_port
+    local name=$1
+    shift
+    start_port_printer "$name" "$bin/hello_bench_server" serve 0 "$@"
+    baton_pid=$started_pid baton_port=$started_port
+}
+
+start_probe() { # start_probe NAME: bare_keepalive; sets probe_pid, probe_port
+    start_port_printer "$1" "$bin/bare_keepalive" 0
+    probe_pid=$started_pid probe_port=$started_port
 }
 
 start_nginx() { # start_nginx NAME plain|tls|both: nginx in $tmp/NAME with a plain listener, a
@@ -178,17 +196,23 @@ CONF
     die "nginx did not start: $(tail -n 3 "$dir/logs/error.log" 2>/dev/null)"
 }
 
-wrk_run() { # wrk_run URL PID -> "REQ/S REQUESTS CPU_TICKS" (PID's CPU across the run)
+wrk_run() { # wrk_run URL PID -> "REQ/S REQUESTS CPU_TICKS WRK_BUSY%" (PID's CPU across the run;
+    # wrk's own user + system time, from the shell's `times`, over the run's length)
     local c0 c1 out
     c0=$(cpu_ticks "$2")
-    out=$(taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$1" 2>&1)
+    out=$(
+        taskset -c 1 wrk -t1 -c"$CONNECTIONS" -d"$DURATION" "$1" 2>&1
+        times
+    )
     c1=$(cpu_ticks "$2")
     echo "$out" >>"$tmp/wrk.log"
     if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
         echo "bench/http: wrk $1: $(grep -E 'Socket errors|Non-2xx' <<<"$out" | tr '\n' ' ')" >&2
     fi
-    awk -v d=$((c1 - c0)) '/^Requests\/sec:/ { r = $2 } / requests in / { n = $1 }
-        END { print (r == "" ? "nan" : r), (n == "" ? 0 : n), d }' <<<"$out"
+    awk -v d=$((c1 - c0)) '/^Requests\/sec:/ { r = $2 } / requests in / { n = $1; s = $4 + 0 }
+        function sec(t) { split(t, a, "m"); return a[1] * 60 + a[2] }
+        /^[0-9]+m[0-9.]+s [0-9]+m[0-9.]+s$/ { w = sec($1) + sec($2) } # the last: the children
+        END { print (r == "" ? "nan" : r), (n == "" ? 0 : n), d, (s > 0 ? sprintf("%.0f", 100 * w / s) : "nan") }' <<<"$out"
 }
 
 hs_run() { # hs_run PORT PID [--resume] -> "PER_S HANDSHAKES RESUMED FAILED CPU_TICKS"
@@ -247,22 +271,32 @@ record() { # record FILE VALUE...: append a line
     echo "$*" >>"$tmp/$f"
 }
 
-wrk_pair() { # wrk_pair PREFIX SCHEME NGINX_PORT: wrk against both servers in $order, recorded
-    # in PREFIXrps.WHO and PREFIXcpu.WHO (µs per request)
-    local prefix=$1 scheme=$2 nport=$3 who port pid rps n ticks
-    for who in $order; do
-        if [ "$who" = baton ]; then port=$baton_port pid=$baton_pid; else port=$nport pid=$nginx_worker; fi
-        read -r rps n ticks < <(wrk_run "$scheme://127.0.0.1:$port/" "$pid")
+wrk_pair() { # wrk_pair PREFIX SCHEME NGINX_PORT WHO...: wrk against each server in the order
+    # given, recorded in PREFIXrps.WHO, PREFIXcpu.WHO (µs per request) and PREFIXwrk.WHO (wrk's
+    # core busy, %)
+    local prefix=$1 scheme=$2 nport=$3 who port pid rps n ticks busy
+    shift 3
+    for who in "$@"; do
+        case $who in
+        baton) port=$baton_port pid=$baton_pid ;;
+        ceiling) port=$probe_port pid=$probe_pid ;;
+        *) port=$nport pid=$nginx_worker ;;
+        esac
+        read -r rps n ticks busy < <(wrk_run "$scheme://127.0.0.1:$port/" "$pid")
         record "${prefix}rps.$who" "$rps"
         record "${prefix}cpu.$who" "$(us_per "$ticks" "$n")"
-        echo "bench/http: round $round $scheme $who ${rps:-?} req/s, $(us_per "$ticks" "$n") µs CPU/request" >&2
+        record "${prefix}wrk.$who" "$busy"
+        echo "bench/http: round $round $scheme $who ${rps:-?} req/s, $(us_per "$ticks" "$n") µs CPU/request, wrk's core ${busy}% busy" >&2
     done
 }
 
 for ((round = 1; round <= ROUNDS; round++)); do
     if ((round % 2)); then order="baton nginx"; else order="nginx baton"; fi
     start_baton "baton$round"
-    wrk_pair "" http "$nginx_port"
+    start_probe "ceiling$round"
+    # the probe first, then last, round by round
+    if ((round % 2)); then wrk_pair "" http "$nginx_port" ceiling $order; else wrk_pair "" http "$nginx_port" $order ceiling; fi
+    stop "$probe_pid"
     stop "$baton_pid"
 
     if [ "$TLS" = 1 ]; then
@@ -270,7 +304,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         if ((round == 1)); then
             echo "bench/http: TLS negotiated: baton $(tls_check "$baton_port"); nginx $(tls_check "$nginx_tls_port")" >&2
         fi
-        wrk_pair tls_ https "$nginx_tls_port"
+        wrk_pair tls_ https "$nginx_tls_port" $order
         for mode in full resumed; do
             flag=()
             [ "$mode" = resumed ] && flag=(--resume)
@@ -353,6 +387,7 @@ printf '| %-38s | %12s | %12s | %s |\n' measure baton nginx "baton / nginx"
 echo "|----------------------------------------|--------------|--------------|----------------------------|"
 row "requests/s (hello, keep-alive)" "$(med rps.baton)" "$(med rps.nginx)" "" ">=" 1.25
 row "CPU per request (user+sys)" "$(med cpu.baton)" "$(med cpu.nginx)" " µs"
+row "  wrk's core busy" "$(med wrk.baton)" "$(med wrk.nginx)" " %"
 if [ "$TLS" = 1 ]; then
     row "TLS 1.3 requests/s (keep-alive)" "$(med tls_rps.baton)" "$(med tls_rps.nginx)" "" ">=" 1.0
     row "TLS CPU per request (user+sys)" "$(med tls_cpu.baton)" "$(med tls_cpu.nginx)" " µs"
@@ -376,7 +411,14 @@ fi
 row "drain ($CONNECTIONS in flight)" "$(med drain)" "" " ms"
 row "  shutdown() call to return" "$(med shutdown)" "" " ms"
 echo "(drain: target <= 5 ms, Go ~138 ms; shutdown() includes the 20 ms handlers)"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b + 0 > 0) printf "%.2fx", a / b; else print "n/a" }'; }
+echo "ceiling (bare_keepalive: one recv + one send per request): $(med rps.ceiling) req/s," \
+    "$(med cpu.ceiling) µs CPU/request, wrk's core $(med wrk.ceiling) % busy;" \
+    "baton $(ratio "$(med rps.baton)" "$(med rps.ceiling)") and nginx $(ratio "$(med rps.nginx)" "$(med rps.ceiling)") of it;" \
+    "ceiling / nginx $(ratio "$(med rps.ceiling)" "$(med rps.nginx)") (the most baton / nginx can be with this wrk);" \
+    "CPU per request baton / ceiling $(ratio "$(med cpu.baton)" "$(med cpu.ceiling)")"
 echo "raw: rps baton [$(raw rps.baton)] nginx [$(raw rps.nginx)] per round [$(per_round rps.baton rps.nginx)]; cpu us baton [$(raw cpu.baton)] nginx [$(raw cpu.nginx)]"
+echo "raw: ceiling rps [$(raw rps.ceiling)] cpu us [$(raw cpu.ceiling)]; baton / ceiling per round [$(per_round rps.baton rps.ceiling)]; wrk busy % baton [$(raw wrk.baton)] nginx [$(raw wrk.nginx)] ceiling [$(raw wrk.ceiling)]"
 echo "raw: rss kB baton [$(raw rss.baton)] nginx [$(raw rss.nginx)]; B/connection baton [$(raw conn.baton)] nginx [$(raw conn.nginx)]; drain ms [$(raw drain)]"
 if [ "$TLS" = 1 ]; then
     echo "raw: TLS rps baton [$(raw tls_rps.baton)] nginx [$(raw tls_rps.nginx)] per round [$(per_round tls_rps.baton tls_rps.nginx)]; cpu us baton [$(raw tls_cpu.baton)] nginx [$(raw tls_cpu.nginx)]"
