@@ -17,7 +17,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -155,7 +154,9 @@ private:
         wait,    ///< wait by itself (wait_first_byte): draining, or no lot
     };
 
-    boost::asio::awaitable<void> run(std::shared_ptr<connection> self, wake w);
+    /// After serve() (start()'s completion): reports what it threw, and closes the connection
+    /// unless it parked.
+    void served(const std::exception_ptr& e) noexcept;
     boost::asio::awaitable<void> serve(wake w);
     /// Between requests, for a connection that can park: read what is there, else park.
     idle idle_step(wake w);
@@ -192,10 +193,10 @@ private:
     boost::asio::awaitable<boost::system::error_code> read_header(bool is_first);
     boost::asio::awaitable<boost::system::error_code> read_body();
     boost::asio::awaitable<bool> respond(const request& req, bool is_in_grace);
-    boost::asio::awaitable<bool> finish(response_state& rs);
-    /** The one send path of finish() and flush(): the header the first time (its keep-alive
-        decision and framing), then what the handler wrote since, in `out_`; writes what the
-        socket takes now and leaves the rest in `rest`. `is_final`: the handler is done. */
+    /** The one send path of respond()'s end and of flush(): the header the first time (its
+        keep-alive decision and framing), then what the handler wrote since; writes what the
+        socket takes now and leaves the rest, in `out_`, in `rest`. `is_final`: the handler is
+        done. */
     boost::system::error_code send_now(response_state& rs, bool is_final, std::string_view& rest);
     /// Decide the framing and keep-alive of `rs` and append its header to `out`.
     void append_response_header(std::string& out, response_state& rs, bool is_final);
@@ -239,7 +240,7 @@ private:
     idle_lot* lot_;
     boost::beast::flat_buffer buf_;
     std::unique_ptr<request_reader> reader_; ///< while a request is read (kept until it parks)
-    std::string out_; ///< the response bytes being written (kept until it parks)
+    std::string out_; ///< a response's bytes the socket did not take at once, or a large one's
     /// While parked: the lot holds the connection through it.
     std::shared_ptr<connection> parked_self_;
     clock::time_point accepted_at_ = clock::now();

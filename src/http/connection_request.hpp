@@ -69,7 +69,10 @@ void connection<Stream>::start(std::shared_ptr<connection> c, wake w)
 {
     auto ex = c->stream_.get_executor();
     auto* raw = c.get();
-    boost::asio::co_spawn(ex, raw->run(std::move(c), w), boost::asio::detached);
+    // serve() is the coroutine spawned, with no frame around it; the completion handler holds
+    // the connection until serve() has ended
+    boost::asio::co_spawn(ex, raw->serve(w),
+                          [c = std::move(c)](std::exception_ptr e) noexcept { c->served(e); });
 }
 
 template <class Stream>
@@ -95,19 +98,22 @@ void connection<Stream>::on_wake(wake w) noexcept
 }
 
 template <class Stream>
-boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection> self, wake w)
+void connection<Stream>::served(const std::exception_ptr& e) noexcept
 {
-    try {
-        co_await serve(w);
-        if (parked_self_ != nullptr)
-            co_return; // parked: the lot holds the connection, and wakes it
-    } catch (const std::exception& e) {
-        st_.report(errc::bad_request, e.what());
+    if (e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            st_.report(errc::bad_request, x.what());
+        } catch (...) {
+            st_.report(errc::bad_request, "unknown exception");
+        }
+    } else if (parked_self_ != nullptr) {
+        return; // parked: the lot holds the connection, and wakes it
     }
     is_idle_ = false;
     deadline_.disarm();
     traits::close(stream_);
-    (void)self; // the frame holds the connection until here
 }
 
 template <class Stream>
@@ -167,7 +173,7 @@ bool connection<Stream>::is_closed_at_once(const request& req) noexcept
     // follows at once (nginx's lingering_close on does the same), one wake-up, one timer and
     // one read fewer per connection. A byte that came anyway would turn close() into a reset,
     // so that close is staged, as is every close the server decides. close() alone sends the
-    // FIN, on the response's held last segment (see finish()): the descriptor is close-on-exec
+    // FIN, on the response's held last segment (see respond()): the descriptor is close-on-exec
     // and held once, so no other process keeps the connection open (a child forked without
     // exec would hold it until it exits or execs).
     return !session_traits<traits> && !req.keep_alive() && !is_forced_ && !has_pending_request();

@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: MIT
 
 // connection<Stream>'s response path: the handler, the header's keep-alive and framing, the
-// one send path of finish() and flush() (included by connection.hpp only).
+// one send path of respond()'s end and of flush() (included by connection.hpp only).
 
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/verb.hpp>
@@ -21,6 +21,21 @@ inline constexpr std::size_t kept_out_capacity = 1024;
 /// What the response buffer is first made with: a usual header and a small body in one
 /// allocation (grown from empty, the seed's 150-byte response cost three).
 inline constexpr std::size_t first_out_capacity = 256;
+
+/** Where a response whose body is no larger than kept_out_capacity is made, one per thread
+    (every connection of a loop uses its loop's): it almost always leaves whole in the send
+    that follows, and only what the socket did not take is copied to the connection's own
+    buffer. So a response costs no allocation, and a connection holds no response buffer
+    between its responses. What a large header grew it to is given back after the send.
+    @throws std::bad_alloc */
+inline std::string& out_scratch()
+{
+    thread_local std::string scratch;
+    scratch.clear();
+    if (scratch.capacity() < first_out_capacity)
+        scratch.reserve(first_out_capacity);
+    return scratch;
+}
 
 } // namespace conn_impl
 
@@ -76,24 +91,19 @@ boost::asio::awaitable<bool> connection<Stream>::respond(const request& req, boo
         rs.body = "Internal Server Error\n";
         rs.wants_keep_alive = false;
     }
-    bool is_finished = co_await finish(rs);
-    if (!is_finished)
+    // The rest of the response: usually all of it leaves in send_now(), and then no coroutine
+    // frame is made for the write (write_rest's is made only when the socket is full).
+    std::string_view rest;
+    auto ec = send_now(rs, true, rest);
+    if (!ec && !rest.empty())
+        ec = co_await write_rest(rest);
+    give_back_out();
+    if (ec)
         co_return false;
     st_.counters.requests_served.fetch_add(1, std::memory_order_relaxed);
     if (is_in_grace)
         st_.counters.requests_served_in_grace.fetch_add(1, std::memory_order_relaxed);
     co_return rs.is_keep_alive;
-}
-
-template <class Stream>
-boost::asio::awaitable<bool> connection<Stream>::finish(response_state& rs)
-{
-    std::string_view rest;
-    auto ec = send_now(rs, true, rest); // usually all of it: no write_rest frame
-    if (!ec && !rest.empty())
-        ec = co_await write_rest(rest);
-    give_back_out();
-    co_return !ec;
 }
 
 template <class Stream>
@@ -112,7 +122,8 @@ template <class Stream>
 boost::system::error_code connection<Stream>::send_now(response_state& rs, bool is_final,
                                                        std::string_view& rest)
 {
-    std::string& out = take_out();
+    std::string& out =
+        rs.body.size() <= conn_impl::kept_out_capacity ? conn_impl::out_scratch() : take_out();
     if (!rs.is_header_sent)
         append_response_header(out, rs, is_final);
     if (!rs.is_head) {
@@ -136,7 +147,16 @@ boost::system::error_code connection<Stream>::send_now(response_state& rs, bool 
         return {};
     // The last response of its connection: its last segment waits (MSG_MORE) for the
     // shutdown that serve() does right after, and goes out with the FIN on it.
-    return write_now(rest, is_final && !rs.is_keep_alive);
+    auto ec = write_now(rest, is_final && !rs.is_keep_alive);
+    if (&out != &out_) {
+        if (!ec && !rest.empty()) {
+            take_out().assign(rest); // the rest is written later, from the connection's own
+            rest = out_;
+        }
+        if (out.capacity() > conn_impl::kept_out_capacity)
+            std::string().swap(out);
+    }
+    return ec;
 }
 
 template <class Stream>

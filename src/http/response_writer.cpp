@@ -20,11 +20,20 @@ bool response_writer::is_draining() const noexcept
     return state_->server != nullptr && state_->server->is_leaving();
 }
 
+namespace {
+
+boost::asio::awaitable<void> nothing_to_flush()
+{
+    co_return; // a buffered (plain-function) handler: everything goes out at its end
+}
+
+} // namespace
+
 boost::asio::awaitable<void> response_writer::flush()
 {
-    if (sink_ == nullptr)
-        co_return; // a buffered (plain-function) handler: everything goes out at its end
-    co_await sink_->flush(*state_);
+    // Not a coroutine itself: the sink's awaitable is handed on, one coroutine frame fewer
+    // per flush.
+    return sink_ == nullptr ? nothing_to_flush() : sink_->flush(*state_);
 }
 
 } // namespace baton::http
