@@ -63,6 +63,46 @@ TEST(HttpWrite, ResponsesLargerThanTheSocketBufferArriveWholeAndTheConnectionSta
     EXPECT_TRUE(wait_until([&] { return s.stats().requests_served == 3U; }, 5s));
 }
 
+TEST(HttpWrite, SmallResponsesBehindAFullSocketBufferArriveWholeAndInOrder)
+{
+    // A response with a small body is made in its loop's scratch buffer; when the socket takes
+    // only part of it, the rest is copied to the connection and written from there while the
+    // scratch serves the next responses. The client sends 3,000 pipelined requests (96 KB, which
+    // the server's receive buffer holds) and reads nothing until they are all sent: ~15 MB of
+    // answers (a 4 KB field and a 1,000-byte body each), more than loopback's send buffer
+    // (at most 4 MB) and the client's receive buffer hold, so the server's writes stop on a
+    // full socket again and again. Each body says which request it answers.
+    constexpr std::size_t count = 3000;
+    const std::string pad(4000, 'p');
+    auto o = fixture::defaults();
+    baton::http::server s(o, [&](const request& req, response_writer& w) -> asio::awaitable<void> {
+        auto body = std::string(req.target()) + ':';
+        body.resize(1000, static_cast<char>('a' + body.size() % 26)); // <= 1 KiB: the scratch
+        w.set("X-Pad", pad);
+        w.write(body);
+        co_return;
+    });
+    s.listen("127.0.0.1", 0);
+    s.start();
+    auto c = connect(s.local_ports().at(0));
+    std::string requests;
+    for (std::size_t i = 0; i < count; ++i)
+        requests += "GET /" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    ASSERT_FALSE(c.send(requests, 30s));
+    std::size_t in_order = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+        auto r = c.read_response(20s);
+        ASSERT_TRUE(r.is_complete()) << i << ": " << r.outcome << ' ' << r.detail;
+        auto expected = '/' + std::to_string(i) + ':';
+        expected.resize(1000, static_cast<char>('a' + expected.size() % 26));
+        if (r.response.status == 200 && r.response.body == expected &&
+            r.response.header("X-Pad") == pad)
+            ++in_order;
+    }
+    EXPECT_EQ(in_order, count);
+    EXPECT_TRUE(wait_until([&] { return s.stats().requests_served == count; }, 5s));
+}
+
 TEST(HttpServer, SendsFlushedHttp10ResponseCloseDelimited)
 {
     fixture f;
