@@ -17,6 +17,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -154,9 +155,7 @@ private:
         wait,    ///< wait by itself (wait_first_byte): draining, or no lot
     };
 
-    /// After serve() (start()'s completion): reports what it threw, and closes the connection
-    /// unless it parked.
-    void served(const std::exception_ptr& e) noexcept;
+    boost::asio::awaitable<void> run(std::shared_ptr<connection> self, wake w);
     boost::asio::awaitable<void> serve(wake w);
     /// Between requests, for a connection that can park: read what is there, else park.
     idle idle_step(wake w);

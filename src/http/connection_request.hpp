@@ -69,10 +69,10 @@ void connection<Stream>::start(std::shared_ptr<connection> c, wake w)
 {
     auto ex = c->stream_.get_executor();
     auto* raw = c.get();
-    // serve() is the coroutine spawned, with no frame around it; the completion handler holds
-    // the connection until serve() has ended
-    boost::asio::co_spawn(ex, raw->serve(w),
-                          [c = std::move(c)](std::exception_ptr e) noexcept { c->served(e); });
+    // run(), not serve() with a completion handler that holds the connection: co_spawn may
+    // post that handler (after a coroutine that never suspended), and a close() that stops the
+    // loop first would leave a parked connection held by it until the server is destroyed.
+    boost::asio::co_spawn(ex, raw->run(std::move(c), w), boost::asio::detached);
 }
 
 template <class Stream>
@@ -98,22 +98,19 @@ void connection<Stream>::on_wake(wake w) noexcept
 }
 
 template <class Stream>
-void connection<Stream>::served(const std::exception_ptr& e) noexcept
+boost::asio::awaitable<void> connection<Stream>::run(std::shared_ptr<connection> self, wake w)
 {
-    if (e) {
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& x) {
-            st_.report(errc::bad_request, x.what());
-        } catch (...) {
-            st_.report(errc::bad_request, "unknown exception");
-        }
-    } else if (parked_self_ != nullptr) {
-        return; // parked: the lot holds the connection, and wakes it
+    try {
+        co_await serve(w);
+        if (parked_self_ != nullptr)
+            co_return; // parked: the lot holds the connection, and wakes it
+    } catch (const std::exception& e) {
+        st_.report(errc::bad_request, e.what());
     }
     is_idle_ = false;
     deadline_.disarm();
     traits::close(stream_);
+    (void)self; // the frame holds the connection until here
 }
 
 template <class Stream>
