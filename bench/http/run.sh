@@ -415,7 +415,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b + 0 > 0) pri
 echo "ceiling (bare_keepalive: one recv + one send per request): $(med rps.ceiling) req/s," \
     "$(med cpu.ceiling) µs CPU/request, wrk's core $(med wrk.ceiling) % busy;" \
     "baton $(ratio "$(med rps.baton)" "$(med rps.ceiling)") and nginx $(ratio "$(med rps.nginx)" "$(med rps.ceiling)") of it;" \
-    "ceiling / nginx $(ratio "$(med rps.ceiling)" "$(med rps.nginx)") (the most baton / nginx can be with this wrk);" \
+    "ceiling / nginx $(ratio "$(med rps.ceiling)" "$(med rps.nginx)") (with wrk's core ~100 % busy against the probe, the most baton / nginx can be);" \
     "CPU per request baton / ceiling $(ratio "$(med cpu.baton)" "$(med cpu.ceiling)")"
 echo "raw: rps baton [$(raw rps.baton)] nginx [$(raw rps.nginx)] per round [$(per_round rps.baton rps.nginx)]; cpu us baton [$(raw cpu.baton)] nginx [$(raw cpu.nginx)]"
 echo "raw: ceiling rps [$(raw rps.ceiling)] cpu us [$(raw cpu.ceiling)]; baton / ceiling per round [$(per_round rps.baton rps.ceiling)]; wrk busy % baton [$(raw wrk.baton)] nginx [$(raw wrk.nginx)] ceiling [$(raw wrk.ceiling)]"
