@@ -221,9 +221,9 @@ private:
     /// batch is answered in full and only its last response carries Connection: close.
     bool has_pending_request() noexcept;
 
-    /// The connection's response buffer, empty; give_back_out() once it is written.
-    /// @throws std::bad_alloc
-    std::string& take_out();
+    /// The connection's response buffer for a large response, empty, with room for
+    /// `capacity` bytes; give_back_out() once it is written. @throws std::bad_alloc
+    std::string& take_out(std::size_t capacity);
     void give_back_out() noexcept;
 
     /// The armed deadline passed: abort the pending read or write.

@@ -18,8 +18,9 @@ namespace conn_impl {
 /// beyond it the buffer is freed once written.
 inline constexpr std::size_t kept_out_capacity = 1024;
 
-/// What the response buffer is first made with: a usual header and a small body in one
-/// allocation (grown from empty, the seed's 150-byte response cost three).
+/// Room for a usual header (and a chunk's framing): the scratch buffer below is first made
+/// with it (grown from empty, the seed's 150-byte response cost three allocations), and a
+/// large response's buffer with it beside the body.
 inline constexpr std::size_t first_out_capacity = 256;
 
 /** Where a response whose body is no larger than kept_out_capacity is made, one per thread
@@ -122,8 +123,11 @@ template <class Stream>
 boost::system::error_code connection<Stream>::send_now(response_state& rs, bool is_final,
                                                        std::string_view& rest)
 {
-    std::string& out =
-        rs.body.size() <= conn_impl::kept_out_capacity ? conn_impl::out_scratch() : take_out();
+    // A large body: one allocation, room for the header and its framing beside it.
+    const std::size_t body_size = rs.is_head ? 0 : rs.body.size();
+    std::string& out = body_size <= conn_impl::kept_out_capacity
+                           ? conn_impl::out_scratch()
+                           : take_out(body_size + conn_impl::first_out_capacity);
     if (!rs.is_header_sent)
         append_response_header(out, rs, is_final);
     if (!rs.is_head) {
@@ -150,7 +154,7 @@ boost::system::error_code connection<Stream>::send_now(response_state& rs, bool 
     auto ec = write_now(rest, is_final && !rs.is_keep_alive);
     if (&out != &out_) {
         if (!ec && !rest.empty()) {
-            take_out().assign(rest); // the rest is written later, from the connection's own
+            out_.assign(rest); // the rest is written later, from the connection's own
             rest = out_;
         }
         if (out.capacity() > conn_impl::kept_out_capacity)
@@ -224,11 +228,10 @@ connection<Stream>::write_all(std::string_view data)
 }
 
 template <class Stream>
-std::string& connection<Stream>::take_out()
+std::string& connection<Stream>::take_out(std::size_t capacity)
 {
-    out_.clear(); // keeps its capacity: no allocation per response once it has grown
-    if (out_.capacity() < conn_impl::first_out_capacity)
-        out_.reserve(conn_impl::first_out_capacity);
+    out_.clear();
+    out_.reserve(capacity);
     return out_;
 }
 
