@@ -214,7 +214,10 @@ TEST_F(StarterUpgradeWindow, ReadyMessageSentInTheWindowIsReadByTheNewImage)
     ASSERT_NE(upgraded, std::string::npos) << log;
     ASSERT_NE(ready, std::string::npos) << log;
     EXPECT_LT(upgraded, ready) << log;
-    EXPECT_EQ(read_file(status), "2:" + std::to_string(second) + "\n");
+    // The status file is rewritten just after the "old worker ... died" line is logged.
+    EXPECT_TRUE(wait_until([&] {
+        return read_file(status) == "2:" + std::to_string(second) + "\n";
+    })) << read_file(status);
     s.signal(SIGTERM);
     EXPECT_EQ(s.wait_for_exit_code(), 0) << s.output();
 }
