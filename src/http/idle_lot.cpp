@@ -3,16 +3,12 @@
 
 #include <boost/asio/post.hpp>
 
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cerrno>
-#include <charconv>
-#include <cstdint>
 #include <new>
 
 namespace baton::http::detail {
@@ -26,70 +22,14 @@ constexpr int event_batch = 64;
 /// loop's other work is not held up by a flood of returning clients.
 constexpr int max_batches = 16;
 
-std::chrono::nanoseconds thread_cpu_time() noexcept
+} // namespace
+
+std::chrono::nanoseconds busy_gauge::thread_cpu_time() noexcept
 {
     timespec ts{};
     if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return std::chrono::nanoseconds::min();
+        return std::chrono::nanoseconds::min(); // no reading: the window goes on
     return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
-/// The calling thread's schedstat file, opened on its first read and closed when the thread
-/// ends; opened again in a child made by fork() (the descriptor would read the parent's).
-class schedstat_file {
-public:
-    schedstat_file() = default;
-    schedstat_file(const schedstat_file&) = delete;
-    schedstat_file& operator=(const schedstat_file&) = delete;
-
-    ~schedstat_file()
-    {
-        if (fd_ >= 0)
-            ::close(fd_);
-    }
-
-    /// Nanoseconds run plus nanoseconds waited on a run queue; nanoseconds::min() when the
-    /// file cannot be read (no /proc, or a kernel without schedstat).
-    std::chrono::nanoseconds read() noexcept
-    {
-        if (const pid_t tid = ::gettid(); tid != tid_) {
-            if (fd_ >= 0)
-                ::close(fd_);
-            fd_ = ::open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-            tid_ = tid;
-        }
-        if (fd_ < 0)
-            return std::chrono::nanoseconds::min();
-        std::array<char, 96> text{};
-        const ssize_t n = ::pread(fd_, text.data(), text.size(), 0);
-        if (n <= 0)
-            return std::chrono::nanoseconds::min();
-        const char* at = text.data();
-        const char* const end = text.data() + n;
-        std::uint64_t ran = 0;
-        std::uint64_t waited = 0;
-        auto r = std::from_chars(at, end, ran);
-        if (r.ec != std::errc{} || r.ptr == end || *r.ptr != ' ')
-            return std::chrono::nanoseconds::min();
-        r = std::from_chars(r.ptr + 1, end, waited);
-        if (r.ec != std::errc{})
-            return std::chrono::nanoseconds::min();
-        return std::chrono::nanoseconds(static_cast<std::int64_t>(ran + waited));
-    }
-
-private:
-    int fd_ = -1;
-    pid_t tid_ = 0;
-};
-
-} // namespace
-
-std::chrono::nanoseconds busy_gauge::thread_busy_time() noexcept
-{
-    // Decided once per thread, so a thread's readings all come from one clock.
-    thread_local schedstat_file file;
-    thread_local const bool has_schedstat = file.read() != std::chrono::nanoseconds::min();
-    return has_schedstat ? file.read() : thread_cpu_time();
 }
 
 void busy_gauge::update() noexcept
@@ -97,16 +37,16 @@ void busy_gauge::update() noexcept
     auto now = std::chrono::steady_clock::now();
     if (now - window_start_ < window)
         return;
-    const auto busy = busy_clock_();
-    if (busy == std::chrono::nanoseconds::min())
-        return; // no reading: the window goes on
+    const auto cpu = cpu_clock_();
+    if (cpu == std::chrono::nanoseconds::min())
+        return;
     // The first reading (window_start_ at the epoch) finds a "window" of the whole uptime:
     // not busy, which is right for a loop that just started.
     const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(now - window_start_);
-    const auto used = std::clamp(busy - busy_at_start_, std::chrono::nanoseconds::zero(), wall);
+    const auto used = std::clamp(cpu - cpu_at_start_, std::chrono::nanoseconds::zero(), wall);
     share_ = static_cast<unsigned>(used.count() * window_share / std::max<long>(wall.count(), 1));
     window_start_ = now;
-    busy_at_start_ = busy;
+    cpu_at_start_ = cpu;
 }
 
 idle_lot::idle_lot(boost::asio::io_context& ioc, busy_gauge& load)

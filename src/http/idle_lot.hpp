@@ -26,28 +26,21 @@ enum class wake : std::uint8_t {
     forced,   ///< close(): it is closed
 };
 
-/** How busy the calling thread is: the time it ran or was ready to run (waiting for a CPU
-    that other threads or processes held) over the wall time, in windows of at least
-    `window`. A thread that a loaded machine keeps from running is as busy as one that runs:
-    the connections it would take wait either way. One read of the thread's clock per window
-    at most (a system call). */
+/** How busy the calling thread is: the CPU time it used over the wall time, in windows of at
+    least `window` (CLOCK_THREAD_CPUTIME_ID is a system call: one per window at most). */
 class busy_gauge {
 public:
     static constexpr std::chrono::milliseconds window{10};
 
-    /// Where the busy time comes from: the calling thread's (tests give their own).
-    using busy_clock = std::chrono::nanoseconds (*)() noexcept;
+    /// Where the CPU time comes from: the calling thread's clock (tests give their own).
+    using cpu_clock = std::chrono::nanoseconds (*)() noexcept;
+    static std::chrono::nanoseconds thread_cpu_time() noexcept;
 
-    /** The calling thread's time running plus waiting to run, from the kernel's schedstat
-        (`/proc/thread-self/schedstat`, kept open per thread); where that cannot be read, its
-        CPU time (CLOCK_THREAD_CPUTIME_ID). nanoseconds::min() when neither can be read. */
-    static std::chrono::nanoseconds thread_busy_time() noexcept;
-
-    explicit busy_gauge(busy_clock clock = &thread_busy_time) noexcept
-        : busy_clock_(clock)
+    explicit busy_gauge(cpu_clock clock = &thread_cpu_time) noexcept
+        : cpu_clock_(clock)
     {}
 
-    /// Was the calling thread busy more than half of the last whole window?
+    /// Did the calling thread run more than half of the last whole window?
     bool is_busy() noexcept
     {
         update();
@@ -62,14 +55,14 @@ public:
     }
 
 private:
-    /// Busy time over wall time, in 1/window_share units.
+    /// CPU time over wall time, in 1/window_share units.
     static constexpr unsigned window_share = 1024;
 
     void update() noexcept;
 
-    busy_clock busy_clock_;
+    cpu_clock cpu_clock_;
     std::chrono::steady_clock::time_point window_start_{};
-    std::chrono::nanoseconds busy_at_start_{};
+    std::chrono::nanoseconds cpu_at_start_{};
     unsigned share_ = 0;
 };
 

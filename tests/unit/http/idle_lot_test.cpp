@@ -2,26 +2,20 @@
 // The idle lot on its own, over socket pairs: a parked descriptor that becomes readable wakes
 // its owner, the idle timeout of the first parked wakes it first, more ready at once than one
 // epoll_wait takes are all woken, the drain and the close wake every parked one, a waiting
-// one is swept into parking once the loop has time again. The busy gauge counts the time a
-// thread ran and the time it waited for a CPU.
+// one is swept into parking once the loop has time again.
 #include "http/idle_lot.hpp"
 
 #include <gtest/gtest.h>
 
-#include <pthread.h>
-#include <sched.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <utility>
 #include <vector>
 
@@ -291,54 +285,6 @@ TEST(BusyGauge, TheThreadClockOfAnIdleThreadReadsIdle)
     ::usleep(30'000); // idle time is what is measured, not a synchronisation
     EXPECT_FALSE(g.is_busy());
     EXPECT_FALSE(g.is_saturated());
-}
-
-/// The calling thread's CPU time.
-std::chrono::nanoseconds own_cpu_time()
-{
-    timespec ts{};
-    EXPECT_EQ(::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts), 0);
-    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
-}
-
-TEST(BusyGauge, AThreadThatOthersKeepFromItsCpuReadsBusy)
-{
-    // This thread and two that spin share one CPU: each runs about a third of the time, and
-    // this one is ready to run all of it. Connections a loop like it would take wait all the
-    // same, so the gauge counts the waiting too.
-    cpu_set_t all;
-    ASSERT_EQ(::sched_getaffinity(0, sizeof all, &all), 0);
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(static_cast<std::size_t>(::sched_getcpu()), &one);
-    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
-    std::atomic<bool> stop{false};
-    std::vector<std::thread> hogs;
-    for (int i = 0; i < 2; ++i)
-        hogs.emplace_back([&] {
-            const auto give_up = clock_type::now() + 10s;
-            while (!stop.load(std::memory_order_relaxed) && clock_type::now() < give_up) {
-            }
-        });
-    for (auto& h : hogs)
-        EXPECT_EQ(::pthread_setaffinity_np(h.native_handle(), sizeof one, &one), 0);
-
-    busy_gauge g;
-    (void)g.is_busy();
-    const auto cpu_from = own_cpu_time();
-    const auto from = clock_type::now();
-    while (clock_type::now() - from < 5 * busy_gauge::window) { // on the clock: it runs or waits
-    }
-    const bool busy = g.is_busy();
-    const auto cpu_used = own_cpu_time() - cpu_from;
-    const auto wall = clock_type::now() - from;
-    stop = true;
-    for (auto& h : hogs)
-        h.join();
-    ASSERT_EQ(::sched_setaffinity(0, sizeof all, &all), 0);
-
-    EXPECT_LT(2 * cpu_used, wall) << "it ran less than half the time: CPU time alone reads idle";
-    EXPECT_TRUE(busy);
 }
 
 } // namespace
