@@ -3,6 +3,7 @@
 // What the upgrade tests (starter_upgrade_load_test, starter_upgrade_restart_test) observe of
 // a running start_server from outside: its children as the kernel lists them, the socket a
 // descriptor of it links to, its upgrade log lines, and whether its status file is Perl's.
+// (starter_upgrade_test uses its descriptor and memory readings too.)
 
 #include "starter_harness.hpp"
 
@@ -112,6 +113,23 @@ inline std::string descriptor_links(pid_t pid)
     for (const int fd : fds)
         out += std::to_string(fd) + " -> " + socket_link(pid, fd) + "\n";
     return out;
+}
+
+/// `pid`'s descriptor_links() once it is idle: asleep (state S, in poll(2)) with the same
+/// descriptors either side, every one readable. A turn's snapshot and status-file writes hold
+/// one more for a moment. Empty when it is not so within 5 s.
+inline std::string idle_descriptor_links(pid_t pid)
+{
+    std::string links;
+    const bool is_idle = wait_until([&] {
+        links = descriptor_links(pid);
+        const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+        const auto paren = stat.rfind(')');
+        const bool is_sleeping = paren != std::string::npos && stat.compare(paren, 3, ") S") == 0;
+        return is_sleeping && !links.empty() && links.find(" -> \n") == std::string::npos &&
+               descriptor_links(pid) == links;
+    });
+    return is_idle ? links : std::string{};
 }
 
 /// Its resident memory in kB (VmRSS), -1 when unreadable.

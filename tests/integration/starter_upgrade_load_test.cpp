@@ -182,14 +182,9 @@ TEST_F(StarterUpgradeLoad, AThousandUpgradesLeaveDescriptorsMemoryAndTheWorkerAs
     ASSERT_TRUE(upgraded(s, 1)) << s.output();
     // The log line comes before the new image's first turn writes the status file, which
     // holds a descriptor (its temporary file) open a moment: the baseline is taken without it.
-    std::string links;
-    ASSERT_TRUE(wait_until([&] {
-        links = descriptor_links(s.pid());
-        return links.find(".baton-status.") == std::string::npos;
-    })) << links;
-    const std::size_t fds = descriptors_of(s.pid());
+    const std::string links = idle_descriptor_links(s.pid());
+    ASSERT_FALSE(links.empty()) << descriptor_links(s.pid());
     const long rss = resident_kb(s.pid());
-    ASSERT_GT(fds, 0u);
     ASSERT_GT(rss, 0);
     const std::string status_before = read_file(status);
     for (std::size_t i = 2; i <= soak_upgrades; ++i) {
@@ -197,10 +192,7 @@ TEST_F(StarterUpgradeLoad, AThousandUpgradesLeaveDescriptorsMemoryAndTheWorkerAs
         ASSERT_TRUE(upgraded(s, i)) << s.output();
     }
     // The same descriptors once the last image's status file is written.
-    EXPECT_TRUE(wait_until([&] { return descriptor_links(s.pid()) == links; }, 5s))
-        << descriptor_links(s.pid()) << "was\n"
-        << links;
-    EXPECT_EQ(descriptors_of(s.pid()), fds);
+    EXPECT_EQ(idle_descriptor_links(s.pid()), links) << descriptor_links(s.pid());
     // Each image starts with a fresh address space, so only what the record carries could
     // grow; the slack is the sanitizers' shadow memory, which varies between images.
     EXPECT_LT(resident_kb(s.pid()), rss + rss / 4 + 1024) << rss;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // start_server upgrading itself in place (SIGUSR2): same pid, same sockets, same workers.
-#include "starter_harness.hpp"
+#include "starter_upgrade_checks.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -171,35 +171,6 @@ TEST_F(StarterUpgrade, UsrTwoWhileStoppingIsIgnored)
     EXPECT_EQ(count_of(s.output(), "upgraded in"), 0u);
 }
 
-std::size_t descriptors_of(pid_t pid)
-{
-    std::error_code ec;
-    const std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec);
-    return ec ? 0 : static_cast<std::size_t>(std::distance(it, {}));
-}
-
-// The descriptors of `pid` once it waits in poll(2) (state S, the same count either side):
-// a turn's snapshot and status-file writes hold one more for a moment. 0 when it never does.
-std::size_t idle_descriptors(pid_t pid)
-{
-    std::size_t n = 0;
-    wait_until([&] {
-        n = descriptors_of(pid);
-        const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
-        const auto paren = stat.rfind(')');
-        const bool is_sleeping = paren != std::string::npos && stat.compare(paren, 3, ") S") == 0;
-        return is_sleeping && descriptors_of(pid) == n;
-    });
-    return n;
-}
-
-long resident_kb(pid_t pid)
-{
-    const std::string text = read_file("/proc/" + std::to_string(pid) + "/status");
-    const auto at = text.find("VmRSS:");
-    return at == std::string::npos ? -1 : std::atol(text.c_str() + at + 6);
-}
-
 TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
 {
     child_process s(argv());
@@ -207,15 +178,15 @@ TEST_F(StarterUpgrade, TwoHundredUpgradesLeaveDescriptorsAndMemoryFlat)
     ASSERT_TRUE(serves_generation(1)) << s.output();
     s.signal(SIGUSR2); // the first image's start-up allocations are not a leak
     ASSERT_TRUE(upgraded(s, 1)) << s.output();
-    const std::size_t fds = idle_descriptors(s.pid());
+    const std::string links = idle_descriptor_links(s.pid()); // the same descriptors after
     const long rss = resident_kb(s.pid());
-    ASSERT_GT(fds, 0u);
+    ASSERT_FALSE(links.empty()) << descriptor_links(s.pid());
     ASSERT_GT(rss, 0);
     for (std::size_t i = 2; i <= 200; ++i) {
         s.signal(SIGUSR2);
         ASSERT_TRUE(upgraded(s, i)) << s.output();
     }
-    EXPECT_EQ(idle_descriptors(s.pid()), fds);
+    EXPECT_EQ(idle_descriptor_links(s.pid()), links) << descriptor_links(s.pid());
     // Each image starts with a fresh address space, so only what the record carries could
     // grow; the slack is the sanitizers' shadow memory, which varies between images.
     EXPECT_LT(resident_kb(s.pid()), rss + rss / 4 + 1024) << rss;
