@@ -4,6 +4,7 @@
 #include "integration/http/http_server_fixture.hpp"
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace {
@@ -74,12 +75,15 @@ TEST(HttpWrite, SmallResponsesBehindAFullSocketBufferArriveWholeAndInOrder)
     // full socket again and again. Each body says which request it answers.
     constexpr std::size_t count = 3000;
     const std::string pad(4000, 'p');
+    const auto body_for = [](std::string_view target) {
+        auto body = std::string(target) + ':';
+        body.resize(1000, static_cast<char>('a' + body.size() % 26)); // <= 1 KiB: the scratch
+        return body;
+    };
     auto o = fixture::defaults();
     baton::http::server s(o, [&](const request& req, response_writer& w) -> asio::awaitable<void> {
-        auto body = std::string(req.target()) + ':';
-        body.resize(1000, static_cast<char>('a' + body.size() % 26)); // <= 1 KiB: the scratch
         w.set("X-Pad", pad);
-        w.write(body);
+        w.write(body_for(req.target()));
         co_return;
     });
     s.listen("127.0.0.1", 0);
@@ -93,9 +97,7 @@ TEST(HttpWrite, SmallResponsesBehindAFullSocketBufferArriveWholeAndInOrder)
     for (std::size_t i = 0; i < count; ++i) {
         auto r = c.read_response(20s);
         ASSERT_TRUE(r.is_complete()) << i << ": " << r.outcome << ' ' << r.detail;
-        auto expected = '/' + std::to_string(i) + ':';
-        expected.resize(1000, static_cast<char>('a' + expected.size() % 26));
-        if (r.response.status == 200 && r.response.body == expected &&
+        if (r.response.status == 200 && r.response.body == body_for('/' + std::to_string(i)) &&
             r.response.header("X-Pad") == pad)
             ++in_order;
     }
